@@ -1,0 +1,38 @@
+# Two commands: `make run` and `make test`. Both create .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench check clean
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/bot serve
+
+test: $(STAMP)
+	$(BIN)/ruff check bot scripts tests bench
+	$(BIN)/bot registry check
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check bot scripts tests bench
+
+check: $(STAMP)
+	$(BIN)/bot registry check
+
+bench: $(STAMP)
+	$(BIN)/python bench/router.py
+	$(BIN)/python bench/context.py
+	$(BIN)/python bench/cost.py
+	$(BIN)/python bench/scheduler.py
+	$(BIN)/python bench/slack_load.py
+
+clean:
+	rm -rf $(VENV) .bot

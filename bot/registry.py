@@ -1,0 +1,571 @@
+"""The registry: scripts, jobs and skills, validated by pydantic.
+
+One entry drives everything: the slash command and its help, argument validation, the LLM
+tool schema, the pre-router's examples and patterns, permissions and confirmation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import os
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlparse
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+ArgType = Literal["string", "int", "float", "bool", "enum", "url", "host", "date"]
+Tier = Literal["direct", "premium", "pipeline"]
+
+_HOST_RE = re.compile(r"^(?=.{1,253}$)(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?$")
+
+
+class ArgError(ValueError):
+    """A bad script argument; `usage` is the script's help to show the user."""
+
+    def __init__(self, message: str, usage: str = ""):
+        super().__init__(message)
+        self.usage = usage
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ArgSpec(_Strict):
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
+    type: ArgType = "string"
+    required: bool = False
+    default: Any = None
+    help: str = ""
+    choices: list[str] = []
+
+    @model_validator(mode="after")
+    def _enum_has_choices(self) -> ArgSpec:
+        if self.type == "enum" and not self.choices:
+            raise ValueError("enum arguments need `choices`")
+        if self.default is not None:
+            self.coerce(self.default)
+        return self
+
+    @property
+    def flag(self) -> str:
+        return f"--{self.name}"
+
+    def coerce(self, value: Any) -> Any:
+        """Convert a raw value (string from Slack/CLI, or JSON from the model) to this arg's type."""
+        raw = value.strip() if isinstance(value, str) else value
+        try:
+            match self.type:
+                case "string":
+                    if not isinstance(raw, str | int | float) or isinstance(raw, bool):
+                        raise ValueError("expected text")
+                    return str(raw)
+                case "int":
+                    if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
+                        raise ValueError
+                    return int(raw)
+                case "float":
+                    if isinstance(raw, bool):
+                        raise ValueError
+                    return float(raw)
+                case "bool":
+                    if isinstance(raw, bool):
+                        return raw
+                    lowered = str(raw).lower()
+                    if lowered in {"true", "yes", "1", "on"}:
+                        return True
+                    if lowered in {"false", "no", "0", "off"}:
+                        return False
+                    raise ValueError
+                case "enum":
+                    if str(raw) not in self.choices:
+                        raise ValueError(f"expected one of: {', '.join(self.choices)}")
+                    return str(raw)
+                case "url":
+                    parsed = urlparse(str(raw))
+                    if parsed.scheme not in {"http", "https"} or not parsed.netloc:
+                        raise ValueError("expected an http(s) URL")
+                    return str(raw)
+                case "host":
+                    text = str(raw)
+                    try:
+                        ipaddress.ip_address(text)
+                    except ValueError:
+                        if not _HOST_RE.match(text):
+                            raise ValueError("expected a host name or IP address") from None
+                    return text
+                case "date":
+                    return dt.date.fromisoformat(str(raw)).isoformat()
+        except (TypeError, ValueError) as exc:
+            detail = str(exc) if str(exc) and "invalid literal" not in str(exc) else f"expected {self.type}"
+            raise ArgError(f"--{self.name}: {detail} (got {value!r})") from None
+        raise AssertionError(self.type)  # pragma: no cover
+
+    def json_schema(self) -> dict[str, Any]:
+        kind = {"int": "integer", "float": "number", "bool": "boolean"}.get(self.type, "string")
+        schema: dict[str, Any] = {"type": kind}
+        if self.help:
+            schema["description"] = self.help
+        if self.type == "enum":
+            schema["enum"] = list(self.choices)
+        if self.type == "date":
+            schema["format"] = "date"
+        if self.type == "url":
+            schema["format"] = "uri"
+        if self.default is not None:
+            schema["default"] = self.default
+        return schema
+
+
+class Allowed(_Strict):
+    """Empty lists mean everyone. Checked for the requesting Slack user, never the bot."""
+
+    users: list[str] = []
+    channels: list[str] = []
+    groups: list[str] = []
+
+    def permits(self, user: str | None, channel: str | None, groups: set[str] | frozenset[str] = frozenset()
+                ) -> bool:
+        if self.users or self.groups:
+            if user not in self.users and not (groups & set(self.groups)):
+                return False
+        if self.channels and channel not in self.channels:
+            return False
+        return True
+
+    @property
+    def open(self) -> bool:
+        return not (self.users or self.channels or self.groups)
+
+
+class ScriptEntry(_Strict):
+    name: str = Field(pattern=r"^[a-z0-9]+\.[a-z0-9-]+$")
+    path: str | None = None
+    summary: str = Field(min_length=3, max_length=120)
+    description: str = ""
+    examples: list[str] = []
+    patterns: list[str] = []
+    args: list[ArgSpec] = []
+    env: list[str] = []
+    env_optional: list[str] = []
+    side_effects: Literal["read", "write"] = "read"
+    timeout_s: float = Field(30.0, gt=0, le=900)
+    allowed: Allowed = Allowed()
+
+    @field_validator("env", "env_optional")
+    @classmethod
+    def _env_names(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if not re.fullmatch(r"[A-Z][A-Z0-9_]*", name):
+                raise ValueError(f"{name!r} is not an environment variable name")
+        return names
+
+    @field_validator("patterns")
+    @classmethod
+    def _patterns_compile(cls, patterns: list[str]) -> list[str]:
+        for i, pattern in enumerate(patterns):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"pattern {i} {pattern!r} is not a valid regex: {exc}") from None
+        return patterns
+
+    @model_validator(mode="after")
+    def _groups_are_args(self) -> ScriptEntry:
+        declared = {a.name.replace("-", "_") for a in self.args}
+        names = [a.name for a in self.args]
+        if len(names) != len(set(names)):
+            raise ValueError("duplicate argument names")
+        for pattern in self.patterns:
+            for group in re.compile(pattern).groupindex:
+                if group not in declared:
+                    raise ValueError(f"pattern group (?P<{group}>) is not a declared arg")
+        return self
+
+    @property
+    def service(self) -> str:
+        return self.name.split(".", 1)[0]
+
+    @property
+    def is_write(self) -> bool:
+        return self.side_effects == "write"
+
+    @property
+    def api_url_var(self) -> str:
+        """Every service's base URL can be overridden by <SERVICE>_API_URL (script contract)."""
+        return f"{self.service.upper()}_API_URL"
+
+    def arg(self, name: str) -> ArgSpec | None:
+        key = name.replace("_", "-")
+        return next((a for a in self.args if a.name == key), None)
+
+    def missing_env(self, env: dict[str, str] | os._Environ | None = None) -> list[str]:
+        env = os.environ if env is None else env
+        return [name for name in self.env if not env.get(name)]
+
+    def usage(self) -> str:
+        parts = [f"{self.name}"]
+        for a in self.args:
+            placeholder = "" if a.type == "bool" else f" <{'|'.join(a.choices) if a.choices else a.type}>"
+            parts.append(f"{a.flag}{placeholder}" if a.required else f"[{a.flag}{placeholder}]")
+        return " ".join(parts)
+
+    def help_text(self) -> str:
+        lines = [f"*{self.name}* — {self.summary}", f"usage: `{self.usage()}`"]
+        for a in self.args:
+            extra = []
+            if a.required:
+                extra.append("required")
+            if a.default is not None:
+                extra.append(f"default {a.default}")
+            suffix = f" ({', '.join(extra)})" if extra else ""
+            lines.append(f"  {a.flag}: {a.help or a.type}{suffix}")
+        if self.is_write:
+            lines.append("  ⚠ changes things: asks for confirmation before it runs")
+        if self.env:
+            lines.append(f"  needs: {', '.join(self.env)}")
+        return "\n".join(lines)
+
+    def validate_args(self, raw: dict[str, Any]) -> dict[str, Any]:
+        """Typed, complete arguments or ArgError with this script's usage."""
+        clean: dict[str, Any] = {}
+        for key, value in (raw or {}).items():
+            spec = self.arg(str(key))
+            if spec is None:
+                raise ArgError(f"unknown argument --{key} for {self.name}", self.help_text())
+            if value is None:
+                continue
+            try:
+                clean[spec.name] = spec.coerce(value)
+            except ArgError as exc:
+                raise ArgError(str(exc), self.help_text()) from None
+        for spec in self.args:
+            if spec.name not in clean:
+                if spec.required:
+                    raise ArgError(f"missing required argument --{spec.name}", self.help_text())
+                if spec.default is not None:
+                    clean[spec.name] = spec.coerce(spec.default)
+        return clean
+
+    def parse_argv(self, tokens: list[str]) -> dict[str, Any]:
+        """`--repo x --limit 5 --draft` (or `--repo=x`) → raw args, for /run and the CLI."""
+        raw: dict[str, Any] = {}
+        i = 0
+        while i < len(tokens):
+            token = tokens[i]
+            if not token.startswith("--") or len(token) == 2:
+                raise ArgError(f"unexpected {token!r}: arguments are --name value", self.help_text())
+            name, eq, inline = token[2:].partition("=")
+            spec = self.arg(name)
+            if spec is None:
+                raise ArgError(f"unknown argument --{name} for {self.name}", self.help_text())
+            if eq:
+                raw[spec.name] = inline
+            elif spec.type == "bool" and (i + 1 == len(tokens) or tokens[i + 1].startswith("--")):
+                raw[spec.name] = True
+            elif i + 1 < len(tokens):
+                i += 1
+                raw[spec.name] = tokens[i]
+            else:
+                raise ArgError(f"--{name} needs a value", self.help_text())
+            i += 1
+        return raw
+
+    def to_argv(self, args: dict[str, Any]) -> list[str]:
+        """Validated args → argv flags. `--name=value` keeps a value starting with '-' literal."""
+        argv: list[str] = []
+        for spec in self.args:
+            if spec.name not in args:
+                continue
+            value = args[spec.name]
+            if spec.type == "bool":
+                if value:
+                    argv.append(spec.flag)
+            else:
+                argv.append(f"{spec.flag}={value}")
+        return argv
+
+    def tool_schema(self) -> dict[str, Any]:
+        """JSON schema of this script's arguments, for the LLM's run_script tool."""
+        return {
+            "type": "object",
+            "properties": {a.name: a.json_schema() for a in self.args},
+            "required": [a.name for a in self.args if a.required],
+            "additionalProperties": False,
+        }
+
+    def index_line(self) -> str:
+        marker = " [write]" if self.is_write else ""
+        return f"{self.name}{marker}: {self.summary}"
+
+
+class JobEntry(_Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    schedule: str
+    timezone: str = "UTC"
+    script: str | None = None
+    args: dict[str, Any] = {}
+    skill: str | None = None
+    prompt: str | None = None
+    post_to: str | None = None
+    enabled: bool = True
+    timeout_s: float = Field(300.0, gt=0, le=3600)
+    max_failures: int = Field(3, ge=1, le=100)
+    alert_to: str | None = None
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _one_target(self) -> JobEntry:
+        if bool(self.script) == bool(self.skill):
+            raise ValueError("a job needs exactly one of `script` or `skill`")
+        if self.skill and not self.prompt:
+            raise ValueError("a skill job needs a `prompt`")
+        return self
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, tz: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {tz!r}") from None
+        return tz
+
+    @field_validator("schedule")
+    @classmethod
+    def _valid_schedule(cls, schedule: str) -> str:
+        parse_schedule(schedule)
+        return schedule
+
+
+def parse_schedule(schedule: str):
+    """A 5-field cron expression or `every <N><s|m|h|d>` → an APScheduler trigger (UTC)."""
+    from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    text = schedule.strip()
+    interval = re.fullmatch(r"every\s+(\d+)\s*([smhd])", text)
+    if interval:
+        n, unit = int(interval.group(1)), interval.group(2)
+        if n <= 0:
+            raise ValueError("interval must be positive")
+        key = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[unit]
+        return IntervalTrigger(**{key: n})
+    if len(text.split()) != 5:
+        raise ValueError(f"schedule {schedule!r}: expected 5 cron fields or 'every 15m'")
+    try:
+        return CronTrigger.from_crontab(text)
+    except ValueError as exc:
+        raise ValueError(f"schedule {schedule!r}: {exc}") from None
+
+
+class SkillEntry(_Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    description: str = Field(min_length=3, max_length=200)
+    tier: Tier = "direct"
+    scripts: list[str] = []
+    budget_tokens: int | None = Field(None, gt=0)
+    path: Path
+
+    def body(self) -> str:
+        """The skill body without its front matter; read lazily, only when a request needs it."""
+        _, body = split_front_matter(self.path.read_text())
+        return body.strip()
+
+    def index_line(self) -> str:
+        return f"{self.name} ({self.tier}): {self.description}"
+
+
+def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
+    if not text.startswith("---"):
+        raise ValueError("missing YAML front matter (--- … ---)")
+    _, _, rest = text.partition("---")
+    front, sep, body = rest.partition("\n---")
+    if not sep:
+        raise ValueError("front matter is not closed with ---")
+    data = yaml.safe_load(front) or {}
+    if not isinstance(data, dict):
+        raise ValueError("front matter must be a mapping")
+    return data, body.lstrip("-\n")
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    entry: str
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.entry}: {self.field}: {self.message}"
+
+
+class RegistryError(Exception):
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+@dataclass
+class Registry:
+    scripts: dict[str, ScriptEntry] = field(default_factory=dict)
+    jobs: dict[str, JobEntry] = field(default_factory=dict)
+    skills: dict[str, SkillEntry] = field(default_factory=dict)
+    scripts_dir: Path = Path("scripts")
+    problems: list[Problem] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)  # "scripts:name" → file it came from
+
+    def script(self, name: str) -> ScriptEntry | None:
+        return self.scripts.get(name)
+
+    def script_path(self, entry: ScriptEntry) -> Path:
+        relative = entry.path or entry.name.replace(".", "/", 1)
+        return (self.scripts_dir / relative).resolve()
+
+    def index(self) -> str:
+        """One short line per script and skill: all the orchestrator sees up front."""
+        lines = ["Scripts:"] + [s.index_line() for s in self.scripts.values()]
+        if self.skills:
+            lines += ["Skills:"] + [s.index_line() for s in self.skills.values()]
+        return "\n".join(lines)
+
+    def by_service(self) -> dict[str, list[ScriptEntry]]:
+        grouped: dict[str, list[ScriptEntry]] = {}
+        for entry in self.scripts.values():
+            grouped.setdefault(entry.service, []).append(entry)
+        return grouped
+
+
+def _problems_from(exc: ValidationError, file: str, entry: str) -> list[Problem]:
+    out = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(entry)"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        out.append(Problem(file, entry, loc, msg))
+    return out
+
+
+def _load_yaml_entries(path: Path, kind: str, root: Path, problems: list[Problem]) -> list[tuple[str, dict]]:
+    rel = str(path.relative_to(root.parent)) if path.is_relative_to(root.parent) else str(path)
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        problems.append(Problem(rel, "(file)", "(yaml)", f"not valid YAML: {exc}"))
+        return []
+    if not isinstance(data, dict):
+        problems.append(Problem(rel, "(file)", "(top level)", "expected a mapping with `scripts:` or `jobs:`"))
+        return []
+    for key in data:
+        if key not in ("scripts", "jobs"):
+            problems.append(Problem(rel, "(file)", str(key), "unknown top-level key (expected scripts/jobs)"))
+    items = data.get(kind) or []
+    if not isinstance(items, list):
+        problems.append(Problem(rel, "(file)", kind, "expected a list"))
+        return []
+    out = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            problems.append(Problem(rel, f"#{i}", "(entry)", "expected a mapping"))
+            continue
+        out.append((rel, item))
+    return out
+
+
+def load_registry(registry_dir: Path, skills_dir: Path | None = None, scripts_dir: Path | None = None,
+                  check_paths: bool = True) -> Registry:
+    """Load every registry/**/*.yaml and skills/*/SKILL.md. Problems are collected, not raised."""
+    registry_dir = Path(registry_dir)
+    scripts_dir = Path(scripts_dir) if scripts_dir else registry_dir.parent / "scripts"
+    skills_dir = Path(skills_dir) if skills_dir else registry_dir.parent / "skills"
+    reg = Registry(scripts_dir=scripts_dir)
+    problems = reg.problems
+    files = sorted(registry_dir.rglob("*.yaml")) if registry_dir.is_dir() else []
+    if not registry_dir.is_dir():
+        problems.append(Problem(str(registry_dir), "(dir)", "BOT_REGISTRY", "registry directory not found"))
+
+    for kind, model, target in (("scripts", ScriptEntry, reg.scripts), ("jobs", JobEntry, reg.jobs)):
+        seen_in: dict[str, str] = {}
+        for path in files:
+            for rel, item in _load_yaml_entries(path, kind, registry_dir, problems):
+                name = str(item.get("name", "(unnamed)"))
+                try:
+                    entry = model.model_validate(item)
+                except ValidationError as exc:
+                    problems.extend(_problems_from(exc, rel, name))
+                    continue
+                if name in seen_in:
+                    problems.append(Problem(rel, name, "name", f"duplicate name (also in {seen_in[name]})"))
+                    continue
+                seen_in[name] = rel
+                reg.sources[f"{kind}:{name}"] = rel
+                target[name] = entry
+
+    if skills_dir.is_dir():
+        for skill_file in sorted(skills_dir.glob("*/SKILL.md")):
+            rel = f"{skills_dir.name}/{skill_file.parent.name}/SKILL.md"
+            try:
+                front, _ = split_front_matter(skill_file.read_text())
+                entry = SkillEntry.model_validate({**front, "path": skill_file})
+            except ValidationError as exc:
+                problems.extend(_problems_from(exc, rel, skill_file.parent.name))
+                continue
+            except (ValueError, yaml.YAMLError) as exc:
+                problems.append(Problem(rel, skill_file.parent.name, "(front matter)", str(exc)))
+                continue
+            if entry.name != skill_file.parent.name:
+                problems.append(Problem(rel, entry.name, "name", "must match the skill's folder name"))
+                continue
+            reg.skills[entry.name] = entry
+
+    _cross_check(reg, check_paths)
+    return reg
+
+
+def _cross_check(reg: Registry, check_paths: bool) -> None:
+    for entry in reg.scripts.values():
+        if check_paths:
+            path = reg.script_path(entry)
+            field_name = "path" if entry.path else "name (implies path)"
+            if not path.is_file():
+                reg.problems.append(Problem(_where(reg, entry), entry.name, field_name, f"no script at {path}"))
+            elif not os.access(path, os.X_OK):
+                reg.problems.append(Problem(_where(reg, entry), entry.name, field_name, f"{path} is not executable"))
+    for job in reg.jobs.values():
+        if job.script:
+            script = reg.scripts.get(job.script)
+            if script is None:
+                reg.problems.append(Problem(reg.sources.get(f"jobs:{job.name}", "registry"), job.name, "script", f"unknown script {job.script!r}"))
+            else:
+                try:
+                    script.validate_args(job.args)
+                except ArgError as exc:
+                    reg.problems.append(Problem(reg.sources.get(f"jobs:{job.name}", "registry"), job.name, "args", str(exc)))
+        if job.skill and job.skill not in reg.skills:
+            reg.problems.append(Problem(reg.sources.get(f"jobs:{job.name}", "registry"), job.name, "skill", f"unknown skill {job.skill!r}"))
+    for skill in reg.skills.values():
+        for name in skill.scripts:
+            if name not in reg.scripts:
+                reg.problems.append(Problem(f"skills/{skill.name}/SKILL.md", skill.name, "scripts",
+                                            f"unknown script {name!r}"))
+
+
+def _where(reg: Registry, entry: ScriptEntry) -> str:
+    return reg.sources.get(f"scripts:{entry.name}", "registry")
+
+
+def split_command(text: str) -> list[str]:
+    """Tokenise `/run` text like a shell would quote it — for splitting only, nothing is executed."""
+    try:
+        return shlex.split(text)
+    except ValueError as exc:
+        raise ArgError(f"could not parse arguments: {exc}") from None

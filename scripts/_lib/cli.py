@@ -1,0 +1,130 @@
+"""Argument parsing, credentials, output and exit codes for integration scripts."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+EXIT_OK, EXIT_USAGE, EXIT_CONFIG, EXIT_UPSTREAM, EXIT_TIMEOUT = 0, 2, 3, 4, 5
+
+
+class UsageError(Exception):
+    """Bad arguments beyond what argparse checks (exit 2)."""
+
+
+class MissingConfig(Exception):
+    """A credential or setting is missing (exit 3); the message names the variable."""
+
+
+class Output:
+    """Collects the human text and the machine data; prints one of them at the end."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.payload: Any = None
+
+    def text(self, *lines: str) -> None:
+        self.lines.extend(lines)
+
+    def data(self, payload: Any) -> None:
+        self.payload = payload
+
+    def emit(self, as_json: bool) -> None:
+        if as_json:
+            json.dump(self.payload if self.payload is not None else {"text": "\n".join(self.lines)},
+                      sys.stdout, indent=2, default=str, ensure_ascii=False)
+            sys.stdout.write("\n")
+        else:
+            sys.stdout.write("\n".join(self.lines) + "\n")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's own exit 2, with the usage line
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+class Script:
+    """One integration script: its flags, the credentials it needs, and its main function."""
+
+    def __init__(self, name: str, description: str, env: list[str] | tuple[str, ...] = ()):
+        self.name = name
+        self.required_env = list(env)
+        self.parser = _Parser(prog=name, description=description)
+        self.parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+        self._env_defaults: dict[str, str] = {}
+        self._required_after_env: list[str] = []
+
+    def arg(self, flag: str, *, env_default: str | None = None, required: bool = False, **kwargs: Any) -> None:
+        """Add a flag. `env_default` fills it from an environment variable (e.g. GITHUB_REPO);
+        `required` is then checked after that fallback."""
+        dest = flag.lstrip("-").replace("-", "_")
+        if env_default:
+            self._env_defaults[dest] = env_default
+            kwargs["help"] = f"{kwargs.get('help', '')} (default: ${env_default})".strip()
+        if required and env_default:
+            self._required_after_env.append(dest)
+            required = False
+        self.parser.add_argument(flag, required=required, **kwargs)
+
+    @staticmethod
+    def env(name: str) -> str:
+        value = os.environ.get(name, "").strip()
+        if not value:
+            raise MissingConfig(f"missing credentials: set {name}")
+        return value
+
+    @staticmethod
+    def env_optional(name: str, default: str | None = None) -> str | None:
+        return os.environ.get(name, "").strip() or default
+
+    def parse(self, argv: list[str] | None = None) -> argparse.Namespace:
+        args = self.parser.parse_args(argv)
+        for dest, var in self._env_defaults.items():
+            if getattr(args, dest, None) in (None, ""):
+                setattr(args, dest, os.environ.get(var) or None)
+        for dest in self._required_after_env:
+            if not getattr(args, dest, None):
+                flag = "--" + dest.replace("_", "-")
+                self.parser.error(f"{flag} is required (or set ${self._env_defaults[dest]})")
+        return args
+
+    def main(self, fn: Callable[[argparse.Namespace, Output], None]) -> Callable[..., None]:
+        """Decorator: when the module is run, parse args, check env, run, map errors to exit codes."""
+        module = sys.modules.get(fn.__module__)
+        if module is not None and module.__name__ == "__main__":
+            raise SystemExit(self.run(fn))
+        return fn
+
+    def run(self, fn: Callable[[argparse.Namespace, Output], None], argv: list[str] | None = None) -> int:
+        from _lib.http import ApiError, UpstreamTimeout
+
+        args = self.parse(argv)
+        out = Output()
+        try:
+            for name in self.required_env:
+                self.env(name)
+            fn(args, out)
+        except UsageError as exc:
+            self.parser.print_usage(sys.stderr)
+            return _fail(EXIT_USAGE, f"{self.name}: {exc}")
+        except MissingConfig as exc:
+            return _fail(EXIT_CONFIG, f"{self.name}: {exc}")
+        except UpstreamTimeout as exc:
+            return _fail(EXIT_TIMEOUT, f"{self.name}: {exc}")
+        except ApiError as exc:
+            return _fail(EXIT_UPSTREAM, f"{self.name}: {exc}")
+        except KeyboardInterrupt:
+            return _fail(130, f"{self.name}: interrupted")
+        out.emit(args.json)
+        return EXIT_OK
+
+
+def _fail(code: int, message: str) -> int:
+    sys.stderr.write(message + "\n")
+    return code
