@@ -22,8 +22,8 @@ TOKEN_PATTERNS = [
     r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}",  # JWTs (Supabase keys)
     r"SK[0-9a-fA-F]{32}",                       # Twilio API key
     r"sntrys_[A-Za-z0-9_=+/-]{16,}",            # Sentry
-    r"(?i)(?<=bearer )[A-Za-z0-9._~+/=-]{16,}",
-    r"(?i)(?<=basic )[A-Za-z0-9+/=]{16,}",
+    r"(?<=[Bb]earer )[A-Za-z0-9._~+/=-]{16,}",
+    r"(?<=[Bb]asic )[A-Za-z0-9+/=]{16,}",
 ]
 _TOKEN_RE = re.compile("|".join(f"(?:{p})" for p in TOKEN_PATTERNS))
 

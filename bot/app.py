@@ -1,0 +1,284 @@
+"""The request pipeline shared by Slack, the console, `bot ask` and jobs.
+
+message → ledger request → pre-router → script tier (ACL, confirmation, runner)
+                                      → orchestrator (LLM tiers) when the router is not sure
+Every request ends with an outcome and a reply, whatever fails on the way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from bot.config import Settings
+from bot.ledger import Ledger, new_id, now_iso
+from bot.redact import Redactor, secret_values_from_env
+from bot.registry import ArgError, Registry, ScriptEntry, load_registry
+from bot.router import PreRouter, RouteDecision
+from bot.runner import Runner, ScriptResult
+
+log = logging.getLogger(__name__)
+
+CONFIRMATION_TTL = dt.timedelta(minutes=10)
+NO_LLM_REPLY = ("I couldn't match that to a script, and the LLM tiers are off: set ANTHROPIC_API_KEY "
+                "to let me reason about it. Try `/ops scripts` for what I can run without it.")
+
+
+@dataclass
+class Incoming:
+    text: str
+    user: str | None = None
+    channel: str | None = None
+    source: str = "console"            # slack | console | cli | job | http
+    event_id: str | None = None
+    thread_ts: str | None = None
+    thread: list[dict[str, str]] = field(default_factory=list)   # earlier messages: {"user", "text"}
+    user_groups: frozenset[str] = frozenset()
+
+
+@dataclass
+class Artifact:
+    filename: str
+    content: str
+
+
+@dataclass
+class PendingConfirmation:
+    id: str
+    script: str
+    args: dict[str, Any]
+    user: str | None
+    expires_at: str
+
+    def command(self) -> str:
+        flags = " ".join(f"--{k} {json.dumps(v) if isinstance(v, str) and ' ' in v else v}"
+                         for k, v in self.args.items())
+        return f"{self.script} {flags}".strip()
+
+
+@dataclass
+class Reply:
+    text: str
+    request_id: str
+    tier: str = "none"                 # script | direct | premium | pipeline | none
+    decided_by: str = "pre-router"     # pre-router | orchestrator | command | job
+    outcome: str = "ok"
+    script: str | None = None
+    models: list[str] = field(default_factory=list)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    duration_ms: float = 0.0
+    confirmation: PendingConfirmation | None = None
+    artifact: Artifact | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    def why_line(self) -> str:
+        """'script `stripe.mrr` · 0 tokens · 0.4 s' — tier, model, tokens, cost, time."""
+        what = f"script `{self.script}`" if self.tier == "script" and self.script else self.tier
+        parts = [what]
+        if self.models:
+            parts.append(", ".join(self.models))
+        parts.append(f"{self.tokens:,} tokens")
+        if self.cost_usd:
+            parts.append(f"${self.cost_usd:.4f}")
+        parts.append(f"{self.duration_ms / 1000:.1f} s")
+        return " · ".join(parts)
+
+
+@dataclass
+class RequestContext:
+    """What an LLM tier needs to answer one request."""
+
+    incoming: Incoming
+    request_id: str
+    route: RouteDecision
+    started: float
+
+
+class Orchestrator(Protocol):
+    def answer(self, ctx: RequestContext) -> Reply: ...
+
+
+class OpsBot:
+    def __init__(self, settings: Settings, *, registry: Registry | None = None, ledger: Ledger | None = None,
+                 orchestrator: Orchestrator | None = None, environ: dict[str, str] | None = None):
+        self.settings = settings
+        self.registry = registry or load_registry(settings.bot_registry, settings.bot_skills,
+                                                  settings.bot_scripts)
+        self.ledger = ledger or Ledger(settings.ledger_path)
+        self.redactor = Redactor(secret_values_from_env(environ))
+        for name in ("slack_bot_token", "slack_app_token", "slack_signing_secret", "anthropic_api_key"):
+            self.redactor.add(settings.secret(name))
+        self.runner = Runner(self.registry, self.ledger, output_cap=settings.bot_output_cap_bytes,
+                             environ=environ, redactor=self.redactor)
+        self.router = PreRouter(self.registry)
+        self.orchestrator = orchestrator
+
+    # -- the pipeline ------------------------------------------------------------------------
+
+    def handle(self, incoming: Incoming) -> Reply:
+        started = time.monotonic()
+        request_id = self.ledger.start_request(
+            source=incoming.source, text=self.redactor(incoming.text), user=incoming.user,
+            channel=incoming.channel, event_id=incoming.event_id, thread_ts=incoming.thread_ts)
+        try:
+            reply = self._dispatch(incoming, request_id, started)
+        except Exception as exc:  # a request never ends without a reply
+            log.exception("request %s failed", request_id)
+            reply = Reply(f"Sorry, something went wrong on my side ({type(exc).__name__}). "
+                          f"It is logged as request `{request_id}`.", request_id, outcome="error")
+            reply.notes.append(self.redactor(f"{type(exc).__name__}: {exc}")[:300])
+        reply.duration_ms = (time.monotonic() - started) * 1000
+        reply.text = self.redactor(reply.text)
+        self.ledger.finish_request(request_id, reply.outcome, latency_ms=round(reply.duration_ms, 1),
+                                   error="; ".join(reply.notes)[:500] or None
+                                   if reply.outcome != "ok" else None)
+        return reply
+
+    def _dispatch(self, incoming: Incoming, request_id: str, started: float) -> Reply:
+        route = self.router.route(incoming.text)
+        if route.tier == "script":
+            decided_by = "command" if route.explicit else "pre-router"
+            self.ledger.record_decision(request_id, tier="script", decided_by=decided_by, reason=route.reason,
+                                        score=route.score, candidates=route.candidates, script=route.script)
+            if route.error:
+                text = route.error + (f"\n{route.usage}" if route.usage else "")
+                return Reply(text, request_id, tier="script", decided_by=decided_by, outcome="refused",
+                             script=route.script)
+            entry = self.registry.scripts[route.script]
+            return self.execute_script(incoming, request_id, entry, route.args, decided_by=decided_by)
+        ctx = RequestContext(incoming, request_id, route, started)
+        if self.orchestrator is None:
+            return self._without_llm(ctx)
+        return self.orchestrator.answer(ctx)
+
+    def _without_llm(self, ctx: RequestContext) -> Reply:
+        route = ctx.route
+        self.ledger.record_decision(ctx.request_id, tier="none", decided_by="pre-router",
+                                    reason=f"{route.reason}; no LLM configured", score=route.score,
+                                    candidates=route.candidates, script=route.script)
+        if route.missing and route.script:
+            entry = self.registry.scripts[route.script]
+            text = (f"That sounds like `{entry.name}`, which needs "
+                    f"{', '.join('--' + m for m in route.missing)}.\n{entry.help_text()}")
+            return Reply(text, ctx.request_id, outcome="refused", script=entry.name)
+        return Reply(NO_LLM_REPLY, ctx.request_id, outcome="refused")
+
+    # -- the script tier ---------------------------------------------------------------------
+
+    def permits(self, entry: ScriptEntry, incoming: Incoming) -> bool:
+        """ACL of the requesting user (never the bot's identity); local sources are the operator."""
+        if incoming.source in ("console", "cli", "job"):
+            return True
+        return entry.allowed.permits(incoming.user, incoming.channel, incoming.user_groups)
+
+    def execute_script(self, incoming: Incoming, request_id: str, entry: ScriptEntry, args: dict[str, Any],
+                       *, decided_by: str, confirmed: bool = False) -> Reply:
+        """Run a script for a requester: ACL, then confirmation for writes, then the runner."""
+        if not self.permits(entry, incoming):
+            return Reply(f"You are not allowed to run `{entry.name}` here.", request_id, tier="script",
+                         decided_by=decided_by, outcome="refused", script=entry.name)
+        if entry.is_write and not confirmed:
+            pending = self.request_confirmation(request_id, incoming, entry, args)
+            return Reply(f"`{entry.name}` changes things. Confirm to run:\n`{pending.command()}`", request_id,
+                         tier="script", decided_by=decided_by, outcome="awaiting_confirmation",
+                         script=entry.name, confirmation=pending)
+        result = self.runner.run(entry, args, request_id=request_id)
+        return self.script_reply(result, entry, request_id, decided_by)
+
+    def script_reply(self, result: ScriptResult, entry: ScriptEntry, request_id: str, decided_by: str) -> Reply:
+        outcome = {"ok": "ok", "usage": "refused", "timeout": "timeout", "upstream_timeout": "timeout"}.get(
+            result.status, "error")
+        reply = Reply(result.message(entry), request_id, tier="script", decided_by=decided_by, outcome=outcome,
+                      script=entry.name)
+        if result.truncated or len(result.stdout) > 3500:
+            reply.artifact = Artifact(f"{entry.name}.txt", result.stdout)
+        if not result.ok:
+            reply.notes.append(f"{result.status} (exit {result.exit_code})")
+        return reply
+
+    # -- confirmations -----------------------------------------------------------------------
+
+    def request_confirmation(self, request_id: str, incoming: Incoming, entry: ScriptEntry,
+                             args: dict[str, Any]) -> PendingConfirmation:
+        pending = PendingConfirmation(
+            id=new_id(), script=entry.name, args=args, user=incoming.user,
+            expires_at=(dt.datetime.now(dt.UTC) + CONFIRMATION_TTL).isoformat(timespec="seconds"))
+        self.ledger.db["confirmations"].insert({
+            "id": pending.id, "request_id": request_id, "user": incoming.user, "channel": incoming.channel,
+            "script": entry.name, "args": json.dumps(args, default=str), "status": "pending",
+            "created_at": now_iso(), "expires_at": pending.expires_at,
+        })
+        return pending
+
+    def resolve_confirmation(self, confirmation_id: str, incoming: Incoming, approve: bool) -> Reply:
+        """The requester's Confirm/Cancel. Anyone else is refused; expired prompts do nothing."""
+        started = time.monotonic()
+        rows = list(self.ledger.db["confirmations"].rows_where("id = ?", [confirmation_id]))
+        request_id = rows[0]["request_id"] if rows else new_id()
+        if not rows:
+            return Reply("That confirmation no longer exists.", request_id, outcome="refused")
+        row = rows[0]
+        entry = self.registry.script(row["script"])
+
+        def close(status: str, text: str, outcome: str = "refused") -> Reply:
+            self.ledger.db.execute(
+                "UPDATE confirmations SET status = ?, decided_at = ?, decided_by = ? WHERE id = ? AND status = "
+                "'pending'", [status, now_iso(), incoming.user, confirmation_id])
+            return Reply(text, request_id, tier="script", decided_by="command", outcome=outcome,
+                         script=row["script"])
+
+        if row["status"] != "pending":
+            return Reply(f"Already {row['status']}.", request_id, tier="script", outcome="refused",
+                         script=row["script"])
+        if incoming.user != row["user"]:
+            # Not the requester: record the attempt, keep the prompt pending for the requester.
+            self.ledger.record_decision(request_id, tier="script", decided_by="command", script=row["script"],
+                                        reason=f"confirmation refused: {incoming.user} is not the requester")
+            return Reply(f"Only <@{row['user']}> can confirm this.", request_id, tier="script",
+                         outcome="refused", script=row["script"])
+        if dt.datetime.fromisoformat(row["expires_at"]) < dt.datetime.now(dt.UTC):
+            return close("expired", "This confirmation expired; ask again if you still want it.")
+        if not approve:
+            reply = close("cancelled", f"Cancelled: `{row['script']}` did not run.", outcome="cancelled")
+            self.ledger.finish_request(request_id, "cancelled")
+            return reply
+        if entry is None:
+            return close("refused", f"`{row['script']}` is no longer in the registry.")
+        # Claim atomically so a double click (or two processes) runs it once.
+        claimed = self.ledger.db.execute(
+            "UPDATE confirmations SET status = 'confirmed', decided_at = ?, decided_by = ? "
+            "WHERE id = ? AND status = 'pending'", [now_iso(), incoming.user, confirmation_id]).rowcount
+        if claimed != 1:
+            return Reply("Already handled.", request_id, tier="script", outcome="refused", script=entry.name)
+        try:
+            args = entry.validate_args(json.loads(row["args"]))
+        except ArgError as exc:
+            return Reply(f"`{entry.name}`: {exc}", request_id, tier="script", outcome="refused",
+                         script=entry.name)
+        reply = self.execute_script(incoming, request_id, entry, args, decided_by="command", confirmed=True)
+        reply.duration_ms = (time.monotonic() - started) * 1000
+        self.ledger.finish_request(request_id, reply.outcome, latency_ms=round(reply.duration_ms, 1))
+        return reply
+
+    def expire_confirmations(self) -> int:
+        """Mark pending confirmations past their time as expired (and their requests)."""
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        with self.ledger.transaction() as db:
+            ids = [r[0] for r in db.execute(
+                "SELECT request_id FROM confirmations WHERE status = 'pending' AND expires_at < ?", [now])]
+            db.execute("UPDATE confirmations SET status = 'expired', decided_at = ? "
+                       "WHERE status = 'pending' AND expires_at < ?", [now_iso(), now])
+            for request_id in ids:
+                db.execute("UPDATE requests SET outcome = 'cancelled', error = 'confirmation expired' "
+                           "WHERE id = ?", [request_id])
+        return len(ids)

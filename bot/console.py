@@ -1,0 +1,75 @@
+"""Terminal front-end: the same pipeline as Slack, for when no Slack tokens are set (and `bot ask`)."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from collections.abc import Callable
+
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.panel import Panel
+
+from bot.app import Incoming, OpsBot, Reply
+
+PROMPT = "opsbot> "
+
+
+def print_reply(console: Console, reply: Reply) -> None:
+    if console.is_terminal:
+        console.print(Panel(Markdown(reply.text), border_style="red" if reply.outcome == "error" else "cyan"))
+        console.print(f"[dim]{reply.why_line()} · request {reply.request_id}[/dim]")
+    else:
+        console.print(reply.text, markup=False, highlight=False)
+        console.print(f"({reply.why_line()} · request {reply.request_id})", markup=False, highlight=False)
+    for note in reply.notes:
+        console.print(f"note: {note}", markup=False, style="yellow")
+    if reply.artifact:
+        console.print(f"attachment: {reply.artifact.filename} ({len(reply.artifact.content)} chars)",
+                      markup=False)
+
+
+def ask(bot: OpsBot, text: str, console: Console, *, user: str | None = None, source: str = "cli",
+        confirm: Callable[[str], bool] | None = None) -> Reply:
+    """One request; a write script's confirmation is asked with `confirm` (y/N) or refused."""
+    incoming = Incoming(text, user=user or getpass.getuser(), source=source)
+    reply = bot.handle(incoming)
+    print_reply(console, reply)
+    if reply.confirmation is not None:
+        approved = confirm(reply.confirmation.command()) if confirm else False
+        reply = bot.resolve_confirmation(reply.confirmation.id, incoming, approved)
+        print_reply(console, reply)
+    return reply
+
+
+def ask_yes_no(question: str) -> bool:
+    if not sys.stdin.isatty():
+        return False
+    answer = input(f"Run `{question}`? [y/N] ").strip().lower()
+    return answer in ("y", "yes")
+
+
+def repl(bot: OpsBot, console: Console | None = None, stdin=None) -> int:
+    console = console or Console()
+    stdin = stdin or sys.stdin
+    console.print("[bold]opsbot[/bold] console — no Slack tokens set, so you talk to me here. "
+                  "Try: [cyan]how full is the disk?[/cyan]  ·  [cyan]run ops.system-load[/cyan]  ·  "
+                  "[cyan]/ops scripts[/cyan]  ·  Ctrl-D to quit")
+    interactive = stdin.isatty()
+    while True:
+        if interactive:
+            try:
+                line = console.input(PROMPT)
+            except (EOFError, KeyboardInterrupt):
+                console.print()
+                return 0
+        else:
+            line = stdin.readline()
+            if not line:
+                return 0
+        line = line.strip()
+        if not line:
+            continue
+        if line in ("exit", "quit"):
+            return 0
+        ask(bot, line, console, source="console", confirm=ask_yes_no if interactive else None)

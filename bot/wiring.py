@@ -1,0 +1,13 @@
+"""Builds the bot from settings: the one place that decides which parts are switched on."""
+
+from __future__ import annotations
+
+import os
+
+from bot.app import OpsBot
+from bot.config import Settings
+
+
+def create_bot(settings: Settings, environ: dict[str, str] | None = None) -> OpsBot:
+    environ = dict(os.environ if environ is None else environ)
+    return OpsBot(settings, environ=environ)
