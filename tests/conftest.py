@@ -1,0 +1,3 @@
+"""Shared fixtures: local fakes of the services the bot talks to (see tests/fakes/)."""
+
+pytest_plugins = ["tests.fakes.fixtures"]
