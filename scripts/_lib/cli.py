@@ -59,18 +59,20 @@ class Script:
         self.parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
         self._env_defaults: dict[str, str] = {}
         self._required_after_env: list[str] = []
+        self._actions: dict[str, argparse.Action] = {}
 
     def arg(self, flag: str, *, env_default: str | None = None, required: bool = False, **kwargs: Any) -> None:
         """Add a flag. `env_default` fills it from an environment variable (e.g. GITHUB_REPO);
         `required` is then checked after that fallback."""
-        dest = flag.lstrip("-").replace("-", "_")
+        dest = kwargs.get("dest") or flag.lstrip("-").replace("-", "_")
         if env_default:
             self._env_defaults[dest] = env_default
-            kwargs["help"] = f"{kwargs.get('help', '')} (default: ${env_default})".strip()
+            kwargs["help"] = f"{kwargs.get('help') or ''} (default: ${env_default})".strip()
         if required and env_default:
             self._required_after_env.append(dest)
             required = False
-        self.parser.add_argument(flag, required=required, **kwargs)
+        action = self.parser.add_argument(flag, required=required, **kwargs)
+        self._actions[dest] = action
 
     @staticmethod
     def env(name: str) -> str:
@@ -83,16 +85,37 @@ class Script:
     def env_optional(name: str, default: str | None = None) -> str | None:
         return os.environ.get(name, "").strip() or default
 
-    def parse(self, argv: list[str] | None = None) -> argparse.Namespace:
+    def parse(self, argv: list[str] | None = None, *, check_required: bool = True) -> argparse.Namespace:
         args = self.parser.parse_args(argv)
         for dest, var in self._env_defaults.items():
             if getattr(args, dest, None) in (None, ""):
-                setattr(args, dest, os.environ.get(var) or None)
+                setattr(args, dest, self._from_env(dest, var))
+        if check_required:
+            self.check_required(args)
+        return args
+
+    def check_required(self, args: argparse.Namespace) -> None:
+        """Flags that are required unless their environment fallback is set."""
         for dest in self._required_after_env:
             if not getattr(args, dest, None):
                 flag = "--" + dest.replace("_", "-")
                 self.parser.error(f"{flag} is required (or set ${self._env_defaults[dest]})")
-        return args
+
+    def _from_env(self, dest: str, var: str) -> Any:
+        """An env-var fallback goes through the flag's own `type` and `choices`, like a typed flag."""
+        raw = os.environ.get(var, "").strip()
+        if not raw:
+            return None
+        action = self._actions.get(dest)
+        value: Any = raw
+        if action is not None and callable(action.type):
+            try:
+                value = action.type(raw)
+            except (TypeError, ValueError, argparse.ArgumentTypeError) as exc:
+                self.parser.error(f"${var}={raw!r} is not valid for --{dest.replace('_', '-')}: {exc}")
+        if action is not None and action.choices is not None and value not in action.choices:
+            self.parser.error(f"${var}={raw!r} is not one of: {', '.join(map(str, action.choices))}")
+        return value
 
     def main(self, fn: Callable[[argparse.Namespace, Output], None]) -> Callable[..., None]:
         """Decorator: when the module is run, parse args, check env, run, map errors to exit codes."""
@@ -104,11 +127,14 @@ class Script:
     def run(self, fn: Callable[[argparse.Namespace, Output], None], argv: list[str] | None = None) -> int:
         from _lib.http import ApiError, UpstreamTimeout
 
-        args = self.parse(argv)
+        # Order: malformed flags (2), then missing credentials (3), then flags that are required unless
+        # an env fallback is set (2) — so a script run without its credentials always says so.
+        args = self.parse(argv, check_required=False)
         out = Output()
         try:
             for name in self.required_env:
                 self.env(name)
+            self.check_required(args)
             fn(args, out)
         except UsageError as exc:
             self.parser.print_usage(sys.stderr)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
+import re
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
@@ -28,45 +30,80 @@ def money(amount_minor: int | float | Decimal, currency: str) -> str:
     return f"{sign}{symbol}{abs(value):,.{digits}f} {currency.upper()}"
 
 
-def parse_time(value: str | int | float | None) -> dt.datetime | None:
-    """ISO-8601 strings (with Z or offsets) or epoch seconds/milliseconds → aware UTC datetime."""
-    if value in (None, ""):
+def parse_time(value: str | int | float | dt.datetime | None) -> dt.datetime | None:
+    """ISO-8601 strings (with Z or offsets), RFC 2822 dates (Twilio, HTTP), or epoch seconds /
+    milliseconds (numbers or digit strings) → aware UTC datetime. Naive values are taken as UTC.
+    Raises ValueError for text that is none of these."""
+    if value is None or value == "":
         return None
-    if isinstance(value, int | float):
-        seconds = value / 1000 if value > 10**11 else value
-        return dt.datetime.fromtimestamp(seconds, dt.UTC)
-    text = str(value).strip().replace("Z", "+00:00")
-    if text.endswith("+0000"):
-        text = text[:-5] + "+00:00"
-    parsed = dt.datetime.fromisoformat(text)
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed.astimezone(dt.UTC)
+    if isinstance(value, dt.datetime):
+        return _utc(value)
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        return _from_epoch(float(value))
+    text = str(value).strip()
+    if re.fullmatch(r"-?\d{9,}(?:\.\d+)?", text):  # epoch as text; short digit runs are ISO dates
+        return _from_epoch(float(text))
+    iso_text = re.sub(r"[zZ]$", "+00:00", text)
+    iso_text = re.sub(r"(\.\d{6})\d+", r"\1", iso_text)  # nanoseconds (Go, k8s) → microseconds
+    iso_text = re.sub(r"\s*(?:UTC|GMT)$", "+00:00", iso_text)
+    try:
+        return _utc(dt.datetime.fromisoformat(iso_text))
+    except ValueError:
+        pass
+    try:
+        return _utc(email.utils.parsedate_to_datetime(text))
+    except (TypeError, ValueError, IndexError):
+        raise ValueError(f"not a recognisable time: {text!r}") from None
+
+
+def _from_epoch(number: float) -> dt.datetime:
+    seconds = number / 1000 if abs(number) > 10**11 else number
+    return dt.datetime.fromtimestamp(seconds, dt.UTC)
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC)
+
+
+def _moment(value: str | int | float | dt.datetime | None) -> dt.datetime | str | None:
+    """parse_time, but text it cannot read comes back unchanged (shown as is, not a crash)."""
+    try:
+        return parse_time(value)
+    except (ValueError, OverflowError, OSError):
+        return str(value)
 
 
 def iso(value: str | int | float | dt.datetime | None) -> str:
-    moment = value if isinstance(value, dt.datetime) else parse_time(value)
+    moment = _moment(value)
     if moment is None:
         return "—"
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(moment, str):
+        return moment
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def span(seconds: float) -> str:
+    """A short human duration: 45s, 12m, 3h, 5d (largest whole unit)."""
+    seconds = round(abs(seconds))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 def ago(value: str | int | float | dt.datetime | None, now: dt.datetime | None = None) -> str:
     """'2026-11-25T09:00:00Z (3h ago)' — both the exact UTC time and a human form."""
-    moment = value if isinstance(value, dt.datetime) else parse_time(value)
+    moment = _moment(value)
     if moment is None:
         return "—"
-    now = now or dt.datetime.now(dt.UTC)
-    seconds = int((now - moment).total_seconds())
-    future = seconds < 0
-    seconds = abs(seconds)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            span = f"{seconds // size}{unit}"
-            break
-    else:
-        span = f"{seconds}s"
-    return f"{iso(moment)} ({'in ' + span if future else span + ' ago'})"
+    if isinstance(moment, str):
+        return moment
+    now = _utc(now) if now else dt.datetime.now(dt.UTC)
+    seconds = (now - moment).total_seconds()
+    human = f"in {span(seconds)}" if seconds < 0 else f"{span(seconds)} ago"
+    return f"{iso(moment)} ({human})"
 
 
 def human_bytes(n: float) -> str:
@@ -86,9 +123,9 @@ def more_line(shown: int, total: int | None) -> str | None:
 def bullet_list(items: Iterable[str], total: int | None = None, empty: str = "none") -> list[str]:
     """Lines of `• item`, then '…and N more' when `total` says there were more than shown."""
     lines = [f"• {item}" for item in items]
-    if not lines:
-        return [f"_{empty}_"]
     extra = more_line(len(lines), total)
+    if not lines:
+        return [extra] if extra else [f"_{empty}_"]
     return lines + ([extra] if extra else [])
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import base64
+import email.utils
+import http.client
 import json
 import os
 import random
 import re
-import socket
 import time
 import urllib.error
 import urllib.parse
@@ -47,6 +48,10 @@ class UpstreamTimeout(Exception):
     """The upstream API did not answer in time (exit 5)."""
 
 
+class _Dropped(Exception):
+    """The connection broke mid-call (reset, closed without a response, truncated body)."""
+
+
 @dataclass
 class Response:
     status: int
@@ -69,14 +74,40 @@ class Response:
     @property
     def link_next(self) -> str | None:
         """The `rel="next"` URL of an RFC 8288 Link header (GitHub, Netlify, Sentry)."""
-        for part in (self.header("Link") or "").split(","):
-            match = re.search(r'<([^>]+)>\s*;(.*)', part.strip())
-            if not match:
-                continue
-            attrs = match.group(2)
-            if re.search(r'rel="?next"?', attrs) and 'results="false"' not in attrs:
-                return match.group(1)
-        return None
+        return parse_link_next(self.header("Link"))
+
+
+_LINK_RE = re.compile(r'<([^>]*)>([^<]*)')
+_LINK_PARAM_RE = re.compile(r';\s*([\w*-]+)\s*=\s*(?:"([^"]*)"|([^;,\s]*))')
+
+
+def parse_link_next(header: str | None) -> str | None:
+    """The `rel="next"` target of a Link header. Commas inside <…> are part of the URL, `rel` may
+    hold several space-separated relations, and Sentry's `results="false"` means there is no next."""
+    for match in _LINK_RE.finditer(header or ""):
+        params = {m.group(1).lower(): (m.group(2) if m.group(2) is not None else m.group(3))
+                  for m in _LINK_PARAM_RE.finditer(match.group(2))}
+        if "next" in (params.get("rel") or "").lower().split() and params.get("results") != "false":
+            return match.group(1).strip() or None
+    return None
+
+
+def api_url_var(service: str) -> str:
+    """`<SERVICE>_API_URL`, the variable that overrides a service's base URL (dashes → underscores)."""
+    return re.sub(r"[^A-Z0-9]", "_", service.upper()) + "_API_URL"
+
+
+def api_url(service: str, default_url: str) -> str:
+    return os.environ.get(api_url_var(service), "").strip() or default_url
+
+
+def _param(value: Any) -> Any:
+    """Query values as APIs expect them: booleans are `true`/`false`, not Python's `True`."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return [_param(v) for v in value]
+    return value
 
 
 def _error_detail(body: bytes) -> str:
@@ -119,12 +150,11 @@ class ApiClient:
 
     @classmethod
     def for_service(cls, service: str, default_url: str, **kwargs: Any) -> ApiClient:
-        override = os.environ.get(f"{service.upper()}_API_URL", "").strip()
-        return cls(service, override or default_url, **kwargs)
+        return cls(service, api_url(service, default_url), **kwargs)
 
     def url(self, path: str, params: dict[str, Any] | None = None) -> str:
-        url = path if re.match(r"^https?://", path) else f"{self.base_url}/{path.lstrip('/')}"
-        clean = {k: v for k, v in (params or {}).items() if v is not None}
+        url = path if re.match(r"^https?://", path, re.IGNORECASE) else f"{self.base_url}/{path.lstrip('/')}"
+        clean = {k: _param(v) for k, v in (params or {}).items() if v is not None}
         if clean:
             url += ("&" if "?" in url else "?") + urllib.parse.urlencode(clean, doseq=True)
         return url
@@ -144,9 +174,19 @@ class ApiClient:
             data = urllib.parse.urlencode({k: v for k, v in form.items() if v is not None}, doseq=True).encode()
             all_headers["Content-Type"] = "application/x-www-form-urlencoded"
         attempt = 0
+        idempotent = method.upper() in IDEMPOTENT
         while True:
-            response = self._send(method, url, data, all_headers, call)
-            retryable = response.status == 429 or (response.status in RETRY_STATUSES and method in IDEMPOTENT)
+            try:
+                response = self._send(method, url, data, all_headers, call)
+            except _Dropped as exc:
+                # The connection broke after the request went out: safe to resend only when the
+                # method is idempotent (a POST may already have been applied upstream).
+                if idempotent and attempt < self.retries:
+                    time.sleep(self._backoff(attempt))
+                    attempt += 1
+                    continue
+                raise ApiError(self.service, call, None, f"connection failed: {exc}") from None
+            retryable = response.status == 429 or (response.status in RETRY_STATUSES and idempotent)
             if retryable and attempt < self.retries:
                 time.sleep(self._wait(response, attempt))
                 attempt += 1
@@ -156,29 +196,50 @@ class ApiClient:
             detail = _error_detail(response.body)
             if response.status == 429:
                 detail = f"rate limited, gave up after {attempt + 1} attempts: {detail}"
+            elif retryable:
+                detail = f"gave up after {attempt + 1} attempts: {detail}"
             raise ApiError(self.service, call, response.status, detail)
 
     def _send(self, method: str, url: str, data: bytes | None, headers: dict[str, str], call: str) -> Response:
         req = urllib.request.Request(url, data=data, headers=headers, method=method)
+        timeout_msg = f"{self.service} {call}: no answer within {self.timeout:g}s"
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310 - http(s) only
                 return Response(resp.status, resp.headers, resp.read(), call, self.service)
         except urllib.error.HTTPError as exc:
-            return Response(exc.code, exc.headers, exc.read() or b"", call, self.service)
-        except (TimeoutError, socket.timeout):
-            raise UpstreamTimeout(f"{self.service} {call}: no answer within {self.timeout:g}s") from None
+            try:
+                body = exc.read() or b""
+            except (OSError, http.client.HTTPException):
+                body = b""
+            return Response(exc.code, exc.headers, body, call, self.service)
+        except TimeoutError:
+            raise UpstreamTimeout(timeout_msg) from None
         except urllib.error.URLError as exc:
-            if isinstance(exc.reason, TimeoutError | socket.timeout):
-                raise UpstreamTimeout(f"{self.service} {call}: no answer within {self.timeout:g}s") from None
+            if isinstance(exc.reason, TimeoutError):
+                raise UpstreamTimeout(timeout_msg) from None
             raise ApiError(self.service, call, None, f"could not connect: {exc.reason}") from None
+        except (ConnectionError, http.client.HTTPException) as exc:
+            # Reset / closed without a response / truncated body: urllib lets these through raw.
+            raise _Dropped(str(exc) or type(exc).__name__) from None
+        except OSError as exc:
+            raise ApiError(self.service, call, None, f"connection failed: {exc}") from None
 
     def _wait(self, response: Response, attempt: int) -> float:
-        retry_after = response.header("Retry-After")
+        retry_after = (response.header("Retry-After") or "").strip()
         if retry_after:
             try:
-                return min(max(float(retry_after), 0.0), self.max_wait)
+                seconds = float(retry_after)
             except ValueError:
-                pass  # an HTTP date: fall back to backoff
+                try:  # the HTTP-date form
+                    when = email.utils.parsedate_to_datetime(retry_after)
+                    seconds = when.timestamp() - time.time()
+                except (TypeError, ValueError, IndexError):
+                    seconds = None
+            if seconds is not None and seconds == seconds:  # not NaN
+                return min(max(seconds, 0.0), self.max_wait)
+        return self._backoff(attempt)
+
+    def _backoff(self, attempt: int) -> float:
         return min(self.backoff_base * (2 ** attempt) * (1 + random.random() / 2), self.max_wait)  # noqa: S311
 
     def get(self, path: str, params: dict[str, Any] | None = None, **kwargs: Any) -> Any:
@@ -194,6 +255,8 @@ class ApiClient:
         """Yield items across pages. `next_page(response, body)` returns the next URL or path, new
         params for the same path, or None when done. Stops once `limit` items were yielded."""
         count = 0
+        if limit is not None and limit <= 0:
+            return
         current_path, current_params = path, dict(params or {})
         for _ in range(max_pages):
             response = self.request("GET", current_path, params=current_params)
