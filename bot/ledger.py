@@ -73,8 +73,24 @@ def _v1(db: sqlite_utils.Database) -> None:
     db["leases"].create({"name": str, "holder": str, "expires_at": float}, pk="name")
 
 
+def _v2_jobs(db: sqlite_utils.Database) -> None:
+    """Scheduled jobs: who runs a job run and until when (to tell an interrupted run from a live one),
+    one alert per disable event (unique, so a restart never sends it twice), and small key/value state
+    (the heartbeat's last fingerprint). Raw SQL: sqlite-utils' DDL helpers may commit on their own."""
+    db.execute("ALTER TABLE job_runs ADD COLUMN holder TEXT")
+    db.execute("ALTER TABLE job_runs ADD COLUMN trigger TEXT")
+    db.execute("ALTER TABLE job_runs ADD COLUMN deadline_at TEXT")
+    db.execute("CREATE INDEX idx_job_runs_status ON job_runs (status)")
+    db.execute("""CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY, job TEXT NOT NULL, disabled_at TEXT NOT NULL, channel TEXT, text TEXT,
+        status TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0, error TEXT,
+        created_at TEXT, sent_at TEXT)""")
+    db.execute("CREATE UNIQUE INDEX idx_alerts_disable_event ON alerts (job, disabled_at)")
+    db.execute("CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT, updated_at TEXT)")
+
+
 # Append-only: a new schema change is a new function at the end.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2_jobs]
 
 
 class Ledger:
@@ -250,3 +266,146 @@ class Ledger:
 
     def release_lease(self, name: str, holder: str) -> None:
         self.db.execute("DELETE FROM leases WHERE name = ? AND holder = ?", [name, holder])
+
+    # -- jobs --------------------------------------------------------------------------------
+    # Runtime state of scheduled jobs (bot/scheduler.py): enabled, consecutive failures, last run,
+    # disable reason, runs, alerts. Every step that can decide on a disable is one BEGIN IMMEDIATE
+    # transaction, so two racing runs (threads or processes) can never both disable and alert.
+
+    JOB_FAILURES = ("error", "timeout")     # what counts; "interrupted" (restart, kill -9) does not
+
+    def job_states(self) -> dict[str, dict]:
+        return {row["name"]: row for row in self.db["jobs"].rows}
+
+    def job_state(self, name: str) -> dict | None:
+        rows = list(self.db["jobs"].rows_where("name = ?", [name]))
+        return rows[0] if rows else None
+
+    def ensure_jobs(self, names: list[str], at: str) -> None:
+        """A state row per job (enabled, no failures) the first time it is seen; existing rows stay."""
+        with self.transaction() as db:
+            for name in names:
+                db.execute("INSERT OR IGNORE INTO jobs (name, enabled, consecutive_failures, updated_at) "
+                           "VALUES (?, 1, 0, ?)", [name, at])
+
+    def start_job_run(self, job: str, *, started_at: str, deadline_at: str, holder: str, pid: int,
+                      trigger: str) -> tuple[str, int | None]:
+        """('started', run id) — or ('disabled', None), or ('busy', id of the run still going),
+        checked and written atomically so no process starts a disabled or already-running job."""
+        with self.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO jobs (name, enabled, consecutive_failures, updated_at) "
+                       "VALUES (?, 1, 0, ?)", [job, started_at])
+            if not db.execute("SELECT enabled FROM jobs WHERE name = ?", [job]).fetchone()[0]:
+                return "disabled", None
+            busy = db.execute("SELECT id FROM job_runs WHERE job = ? AND status = 'running' "
+                              "ORDER BY id DESC LIMIT 1", [job]).fetchone()
+            if busy:
+                return "busy", busy[0]
+            cursor = db.execute(
+                "INSERT INTO job_runs (job, started_at, status, pid, holder, trigger, deadline_at) "
+                "VALUES (?, ?, 'running', ?, ?, ?, ?)", [job, started_at, pid, holder, trigger, deadline_at])
+            return "started", cursor.lastrowid
+
+    def set_job_run_request(self, run_id: int, request_id: str) -> None:
+        self.db.execute("UPDATE job_runs SET request_id = ? WHERE id = ?", [request_id, run_id])
+
+    def finish_job_run(self, run_id: int, *, status: str, error: str | None, finished_at: str,
+                       duration_ms: float, max_failures: int,
+                       alert: Callable[[str, list[dict]], tuple[str | None, str]] | None = None) -> dict:
+        """Record how a run ended and update its job, in one transaction.
+
+        "ok" resets the failure count, "error"/"timeout" add one. The run that reaches `max_failures`
+        disables the job (once: only while it is still enabled) and queues one alert row built by
+        `alert(job, last failed runs) -> (channel, text)`. Returns consecutive_failures, disabled, alert_id.
+        """
+        with self.transaction() as db:
+            job, started_at = db.execute("SELECT job, started_at FROM job_runs WHERE id = ?",
+                                         [run_id]).fetchone()
+            db.execute("UPDATE job_runs SET status = ?, error = ?, finished_at = ?, duration_ms = ? "
+                       "WHERE id = ?", [status, error, finished_at, duration_ms, run_id])
+            db.execute("INSERT OR IGNORE INTO jobs (name, enabled, consecutive_failures, updated_at) "
+                       "VALUES (?, 1, 0, ?)", [job, finished_at])
+            enabled, failures = db.execute("SELECT enabled, COALESCE(consecutive_failures, 0) FROM jobs "
+                                           "WHERE name = ?", [job]).fetchone()
+            failed = status in self.JOB_FAILURES
+            failures = failures + 1 if failed else 0 if status == "ok" else failures
+            db.execute("UPDATE jobs SET consecutive_failures = ?, last_run_at = ?, last_status = ?, "
+                       "last_error = ?, updated_at = ? WHERE name = ?",
+                       [failures, started_at, status, error if failed else None, finished_at, job])
+            disabled, alert_id = False, None
+            if enabled and failed and failures >= max_failures:
+                disabled = True
+                db.execute("UPDATE jobs SET enabled = 0, disabled_at = ?, disabled_reason = ? WHERE name = ?",
+                           [finished_at, f"{failures} consecutive failures", job])
+                if alert is not None:
+                    recent = [dict(zip(("id", "started_at", "status", "error"), row, strict=True))
+                              for row in db.execute(
+                                  "SELECT id, started_at, status, error FROM job_runs WHERE job = ? "
+                                  "AND status IN ('error', 'timeout') ORDER BY id DESC LIMIT ?",
+                                  [job, max_failures])]
+                    channel, text = alert(job, recent)
+                    cursor = db.execute(
+                        "INSERT OR IGNORE INTO alerts (job, disabled_at, channel, text, status, created_at) "
+                        "VALUES (?, ?, ?, ?, 'pending', ?)", [job, finished_at, channel, text, finished_at])
+                    alert_id = cursor.lastrowid if cursor.rowcount == 1 else None
+            return {"job": job, "consecutive_failures": failures, "disabled": disabled, "alert_id": alert_id}
+
+    def interrupt_job_run(self, run_id: int, *, reason: str, at: str) -> bool:
+        """Mark a run whose process is gone as interrupted (not a failure); its request is cancelled."""
+        with self.transaction() as db:
+            row = db.execute("SELECT job, request_id FROM job_runs WHERE id = ? AND status = 'running'",
+                             [run_id]).fetchone()
+            if row is None:
+                return False
+            db.execute("UPDATE job_runs SET status = 'interrupted', error = ?, finished_at = ? WHERE id = ?",
+                       [reason, at, run_id])
+            db.execute("UPDATE jobs SET last_status = 'interrupted', updated_at = ? WHERE name = ?", [at, row[0]])
+            if row[1]:
+                db.execute("UPDATE requests SET outcome = 'cancelled', error = ?, answered_at = ? "
+                           "WHERE id = ? AND outcome IS NULL", [reason, at, row[1]])
+            return True
+
+    def running_job_runs(self) -> list[dict]:
+        return list(self.db["job_runs"].rows_where("status = 'running'", order_by="id"))
+
+    def job_runs(self, job: str, limit: int = 20) -> list[dict]:
+        """Newest first."""
+        return list(self.db["job_runs"].rows_where("job = ?", [job], order_by="id DESC", limit=limit))
+
+    def set_job_enabled(self, name: str, enabled: bool, *, at: str, reason: str | None = None) -> dict:
+        """Enable (and reset the failure count) or disable by hand; returns the state before."""
+        with self.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO jobs (name, enabled, consecutive_failures, updated_at) "
+                       "VALUES (?, 1, 0, ?)", [name, at])
+            cursor = db.execute("SELECT * FROM jobs WHERE name = ?", [name])
+            before = dict(zip([c[0] for c in cursor.description], cursor.fetchone(), strict=True))
+            if enabled:
+                db.execute("UPDATE jobs SET enabled = 1, consecutive_failures = 0, disabled_at = NULL, "
+                           "disabled_reason = NULL, updated_at = ? WHERE name = ?", [at, name])
+            elif before["enabled"]:
+                db.execute("UPDATE jobs SET enabled = 0, disabled_at = ?, disabled_reason = ?, updated_at = ? "
+                           "WHERE name = ?", [at, reason or "disabled by hand", at, name])
+            return before
+
+    def pending_alerts(self, max_attempts: int = 5) -> list[dict]:
+        return list(self.db["alerts"].rows_where("status IN ('pending', 'failed') AND attempts < ?",
+                                                  [max_attempts], order_by="id"))
+
+    def claim_alert(self, alert_id: int) -> bool:
+        """At most once: only the caller that flips it to 'sending' posts it (a crash then never resends)."""
+        return self.db.execute("UPDATE alerts SET status = 'sending', attempts = attempts + 1 "
+                               "WHERE id = ? AND status IN ('pending', 'failed')", [alert_id]).rowcount == 1
+
+    def finish_alert(self, alert_id: int, *, at: str, error: str | None = None) -> None:
+        self.db.execute("UPDATE alerts SET status = ?, error = ?, sent_at = ? WHERE id = ?",
+                        ["failed" if error else "sent", error, None if error else at, alert_id])
+
+    def alerts_for(self, job: str) -> list[dict]:
+        return list(self.db["alerts"].rows_where("job = ?", [job], order_by="id"))
+
+    def get_state(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM state WHERE key = ?", [key]).fetchone()
+        return row[0] if row else None
+
+    def set_state(self, key: str, value: str, at: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO state (key, value, updated_at) VALUES (?, ?, ?)", [key, value, at])
