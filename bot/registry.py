@@ -17,7 +17,15 @@ from typing import Any, Literal
 from urllib.parse import urlparse
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 ArgType = Literal["string", "int", "float", "bool", "enum", "url", "host", "date"]
 Tier = Literal["direct", "premium", "pipeline"]
@@ -150,8 +158,8 @@ class ScriptEntry(_Strict):
     summary: str = Field(min_length=3, max_length=120)
     description: str = ""
     examples: list[str] = []
-    patterns: list[str] = []
     args: list[ArgSpec] = []
+    patterns: list[str] = []          # after args: its validator checks groups against them
     env: list[str] = []
     env_optional: list[str] = []
     side_effects: Literal["read", "write"] = "read"
@@ -166,27 +174,27 @@ class ScriptEntry(_Strict):
                 raise ValueError(f"{name!r} is not an environment variable name")
         return names
 
-    @field_validator("patterns")
+    @field_validator("args")
     @classmethod
-    def _patterns_compile(cls, patterns: list[str]) -> list[str]:
-        for i, pattern in enumerate(patterns):
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"pattern {i} {pattern!r} is not a valid regex: {exc}") from None
-        return patterns
-
-    @model_validator(mode="after")
-    def _groups_are_args(self) -> ScriptEntry:
-        declared = {a.name.replace("-", "_") for a in self.args}
-        names = [a.name for a in self.args]
+    def _unique_args(cls, args: list[ArgSpec]) -> list[ArgSpec]:
+        names = [a.name for a in args]
         if len(names) != len(set(names)):
             raise ValueError("duplicate argument names")
-        for pattern in self.patterns:
-            for group in re.compile(pattern).groupindex:
+        return args
+
+    @field_validator("patterns")
+    @classmethod
+    def _patterns_compile(cls, patterns: list[str], info: ValidationInfo) -> list[str]:
+        declared = {a.name.replace("-", "_") for a in info.data.get("args", [])}
+        for i, pattern in enumerate(patterns):
+            try:
+                compiled = re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"pattern {i} {pattern!r} is not a valid regex: {exc}") from None
+            for group in compiled.groupindex:
                 if group not in declared:
-                    raise ValueError(f"pattern group (?P<{group}>) is not a declared arg")
-        return self
+                    raise ValueError(f"pattern {i}: group (?P<{group}>) is not a declared arg")
+        return patterns
 
     @property
     def service(self) -> str:

@@ -24,20 +24,31 @@ MIN_MARGIN = 0.12
 
 EXPLICIT_RE = re.compile(r"^\s*(?:/run|!run|run|/bot run)\s+(?P<name>[a-z0-9]+\.[a-z0-9-]+)(?P<rest>(?:\s.*)?)$",
                          re.IGNORECASE | re.DOTALL)
-# Questions about how/why, requests to write or change things, and analysis go to the orchestrator.
+# Questions about how/why and analysis go to the orchestrator wherever they appear…
 HANDOFF_RE = re.compile(
     r"""(?ix)
     \bwhy\b | \bhow\s+(?:do|does|did|can|could|should|would|to|come|is\s+it\s+that)\b | \bexplain\b
-    | \bwhat\s+if\b | \bshould\s+(?:i|we)\b | \b(?:write|draft|create|make|build|generate|implement|refactor
-    |fix|debug|review|compare|analy[sz]e|summari[sz]e|predict|forecast|recommend|suggest|translate
-    |delete|remove|cancel|refund|send|post|ack(?:nowledge)?|redeploy|deploy|rollback|restart|open\s+an?)\b
-    | \bscript\s+(?:that|to|which)\b | \bcode\b | \bin\s+(?:python|bash|javascript|typescript|go|sql)\b
-    | \b(?:cli|api|sdk|endpoint)\s+(?:call|command)s?\b | \bwith\s+the\s+\w+\s+cli\b
+    | \bwhat\s+if\b | \bshould\s+(?:i|we)\b | \bscript\s+(?:that|to|which)\b
+    | \bin\s+(?:python|bash|javascript|typescript|go|sql|rust)\b | \bwith\s+the\s+\w+\s+cli\b
+    | \b(?:analy[sz]e|summari[sz]e|compare|predict|forecast|recommend|suggest|translate|refactor|debug)\b
+    """
+)
+# …and requests to write or change things when they are phrased as an instruction.
+IMPERATIVE_RE = re.compile(
+    r"""(?ix)
+    ^(?:(?:hey|ok|okay|please|pls|bot|opsbot)[\s,]+)*(?:(?:can|could|would|will)\s+you\s+|i\s+(?:want|need)\s+(?:you\s+)?to\s+
+      |let'?s\s+|go\s+(?:and\s+)?)?
+    (?:write|draft|create|make|build|generate|implement|fix|review\s+(?:this|that|my|the|these|pr|code)|delete
+      |remove|cancel|refund|send|post|text(?!\s+messages?\b)|sms(?!\s+messages?\b)|message\s+(?:the|him|her|them|@)|ack(?:nowledge)?|resolve|close|merge|approve|redeploy|deploy|roll\s*back
+      |rollback|restart|rerun|re-run|trigger|open\s+an?|file|raise|assign|update|change|set|add|invite|kick|ban
+      |page|notify|email|schedule|book|pay|charge|issue|void|upgrade|downgrade|disable|enable|rotate|revoke)\b
     """
 )
 MENTION_RE = re.compile(r"<@[A-Z0-9]+>|<#[A-Z0-9]+(?:\|[^>]*)?>")
 SLACK_LINK_RE = re.compile(r"<((?:https?|mailto):[^|>]+)(?:\|[^>]*)?>")
 
+TIME_WORDS = set("""today yesterday tonight week weeks month months year years day days hour hours past last this
+lately recently now ago since morning afternoon evening weekend""".split())
 STOPWORDS = set("""a an the is are was were be been am do does did of for to in on at by with from and or
 me my our we us you your i it its this that these those what whats which who whom please pls can could
 would will show list give get tell let see check any some all there here just now currently right
@@ -71,31 +82,60 @@ SYNONYMS = {
     "sprints": "sprint", "stats": "stat", "statistics": "stat", "reviews": "review",
     "expires": "expire", "expiry": "expire", "expiring": "expire", "expiration": "expire",
     "latest": "last", "recent": "last", "newest": "last", "lately": "last",
+    "unresolved": "open", "unmerged": "open", "pending": "open", "outstanding": "open",
+    "ship": "release", "shipped": "release", "version": "release", "versions": "release",
+    "funds": "balance", "attendance": "participant", "attended": "participant", "joined": "participant",
+    "mergeable": "status", "red": "fail", "green": "pass", "passing": "pass",
 }
 
-# Entities pulled out of the text to fill args; the text keeps a placeholder so similarity
-# compares the shape of the request, not the particular repo or host.
-ENTITY_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
-    ("url", re.compile(r"\bhttps?://[^\s<>'\"]+[^\s<>'\".,?!)]")),
-    ("email", re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")),
-    ("repo", re.compile(r"(?<![\w/.:-])([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)(?![\w/])")),
-    ("host", re.compile(r"\b(?=[a-z0-9-]*[a-z])((?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,24})\b",
-                        re.IGNORECASE)),
-    ("issue_key", re.compile(r"\b([A-Z][A-Z0-9]{1,9}-\d+)\b")),
-    ("number", re.compile(r"(?:#|\b(?:pr|pull request|number|incident)\s+#?)(\d+)\b", re.IGNORECASE)),
-    ("port", re.compile(r"\bport\s+(\d{1,5})\b", re.IGNORECASE)),
-    ("days", re.compile(r"\b(?:last|past)\s+(\d{1,3})\s+days?\b", re.IGNORECASE)),
-    ("limit", re.compile(r"\b(?:top|last|first|latest)\s+(\d{1,3})\b(?!\s+days?)", re.IGNORECASE)),
-    ("channel", re.compile(r"(?<![\w&])#([a-z0-9][a-z0-9_-]{0,79})\b")),
+# Entities pulled out of the text to fill args. Those marked `replace` leave a placeholder token
+# behind, so similarity compares the shape of the request, not the particular repo or host.
+@dataclass(frozen=True)
+class EntityRule:
+    kind: str
+    pattern: re.Pattern[str]
+    args: tuple[str, ...]
+    replace: bool = True
+    value: dict[str, str] = field(default_factory=dict)   # normalise captured values
+
+
+def _rule(kind: str, regex: str, args: tuple[str, ...], replace: bool = True, flags: int = re.IGNORECASE,
+          value: dict[str, str] | None = None) -> EntityRule:
+    return EntityRule(kind, re.compile(regex, flags), args, replace, value or {})
+
+
+ENTITY_RULES: list[EntityRule] = [
+    _rule("url", r"\bhttps?://[^\s<>'\"]+[^\s<>'\".,?!)]", ("url",)),
+    _rule("email", r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b", ("email",)),
+    _rule("repo", r"(?<![\w/.:-])([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)(?![\w/])", ("repo",)),
+    _rule("host", r"\b(?=[a-z0-9-]*[a-z])((?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,24})\b",
+          ("host", "name", "domain")),
+    _rule("issue_key", r"\b([A-Z][A-Z0-9]{1,9}-\d+)\b", ("key", "issue"), flags=0),
+    _rule("number", r"(?:#|\b(?:pr|pull request|number|incident|issue|meeting)\s+#?)(\d+)\b",
+          ("number", "incident", "id", "meeting")),
+    _rule("meeting_id", r"\b(\d{3} \d{4} \d{3,4}|\d{9,11})\b", ("meeting",)),
+    _rule("port", r"\bport\s+(\d{1,5})\b", ("port",)),
+    _rule("days", r"\b(?:last|past|previous)\s+(\d{1,3})\s+days?\b", ("days",)),
+    _rule("limit", r"\b(?:top|last|first|latest|newest|recent)\s+(\d{1,3})\b(?!\s+days?)", ("limit",)),
+    _rule("limit", r"\b(\d{1,3})\s+(?:most\s+recent|newest|latest|last|recent|biggest|largest|top)\b",
+          ("limit",)),
+    _rule("channel", r"(?<![\w&])#([a-z0-9][a-z0-9_-]{0,79})\b", ("channel",)),
+    _rule("label", r"\b(?:label(?:l?ed)?|tagged)\s+[\"']?([\w:.-]+)", ("label",)),
+    _rule("branch", r"\b(?:on|in|for|of)\s+(?:the\s+)?(main|master|develop|trunk)\b(?:\s+branch)?",
+          ("branch",), replace=False),
+    _rule("branch", r"\bbranch\s+([\w./-]+)", ("branch",), replace=False),
+    _rule("target", r"\b(prod|production|staging|preview)\b", ("target", "environment"), replace=False,
+          value={"prod": "production"}),
 ]
+VALUE_AFTER_PREPOSITION_RE = re.compile(r"\b(from|by|of|for|in|on)\s+(?:the\s+|our\s+|my\s+)?@?([\w-]+)")
 PERIOD_DAYS = {"today": 1, "yesterday": 2, "this week": 7, "past week": 7, "last week": 7,
                "this month": 30, "last month": 30, "past month": 30}
-# Which extracted entity may fill which argument.
-ENTITY_TO_ARGS = {
-    "url": ("url",), "email": ("email",), "repo": ("repo",), "host": ("host", "name", "domain"),
-    "issue_key": ("key",), "number": ("number", "incident", "id"), "port": ("port",),
-    "days": ("days",), "limit": ("limit",), "channel": ("channel",),
-}
+# A word after one of these that no script knows is probably a value (`deploys of web`, `PRs from bob`).
+VALUE_PREPOSITIONS = {"from": ("author", "user"), "by": ("author", "user"),
+                      "of": ("project", "site", "table", "board", "service", "channel"),
+                      "for": ("project", "site", "table", "board", "service", "channel", "author"),
+                      "in": ("project", "site", "table", "board", "channel"),
+                      "on": ("project", "site", "board", "channel")}
 
 
 @dataclass
@@ -134,18 +174,23 @@ def _stem(token: str) -> str:
     return SYNONYMS.get(token, token)
 
 
-def extract_entities(text: str) -> tuple[str, dict[str, str]]:
-    """Pull args-like values out of the text; return the text with placeholders and the values."""
-    found: dict[str, str] = {}
-    for kind, pattern in ENTITY_PATTERNS:
-        def keep(match: re.Match[str], kind: str = kind) -> str:
-            found.setdefault(kind, match.group(match.lastindex or 0))
-            return f" {kind}ent "
-        text = pattern.sub(keep, text)
+def extract_entities(text: str) -> tuple[str, dict[str, tuple[str, tuple[str, ...]]]]:
+    """Pull args-like values out of the text; return the text with placeholders and the values
+    (kind → (value, args it may fill))."""
+    found: dict[str, tuple[str, tuple[str, ...]]] = {}
+    for rule in ENTITY_RULES:
+        def keep(match: re.Match[str], rule: EntityRule = rule) -> str:
+            raw = match.group(match.lastindex or 0)
+            value = rule.value.get(raw.lower(), raw)
+            if rule.kind == "meeting_id":
+                value = value.replace(" ", "")
+            found.setdefault(rule.kind, (value, rule.args))
+            return f" {rule.kind}ent " if rule.replace else match.group(0)
+        text = rule.pattern.sub(keep, text)
     lowered = text.lower()
     for phrase, days in PERIOD_DAYS.items():
         if phrase in lowered:
-            found.setdefault("days", str(days))
+            found.setdefault("days", (str(days), ("days",)))
             break
     return text, found
 
@@ -158,13 +203,6 @@ def tokens(text: str) -> list[str]:
         if word and word not in STOPWORDS:
             out.append(_stem(word))
     return out
-
-
-@dataclass
-class _Doc:
-    script: str
-    tokens: frozenset[str]
-    weight: float = 0.0
 
 
 class PreRouter:
@@ -183,51 +221,71 @@ class PreRouter:
     # -- index -------------------------------------------------------------------------------
 
     def _build_index(self) -> None:
-        docs: list[_Doc] = []
+        """Per read script: its phrases (summary, name, examples) and its whole vocabulary
+        (phrases + description + arg names). IDF is computed over scripts, so words every
+        script shares weigh little and a service name or a distinctive noun weighs a lot."""
+        self._phrases: dict[str, list[frozenset[str]]] = {}
+        self._vocab: dict[str, frozenset[str]] = {}
+        self._own_words: dict[str, frozenset[str]] = {}   # vocabulary minus example-only words
+        self._domain_words: frozenset[str] = frozenset()
         for entry in self.registry.scripts.values():
             if entry.is_write:
                 continue
             phrases = [entry.summary, " ".join(re.split(r"[.-]", entry.name)), *entry.examples]
-            for phrase in phrases:
-                placeholder_text, _ = extract_entities(phrase)
-                toks = frozenset(tokens(placeholder_text))
-                if toks:
-                    docs.append(_Doc(entry.name, toks))
+            phrase_tokens = [frozenset(tokens(extract_entities(p)[0])) for p in phrases]
+            self._phrases[entry.name] = [t for t in phrase_tokens if t]
+            extra = tokens(extract_entities(entry.description)[0]) + [_stem(a.name) for a in entry.args]
+            self._vocab[entry.name] = frozenset().union(*phrase_tokens, extra)
+            self._own_words[entry.name] = frozenset().union(*phrase_tokens[:2], extra)
+        # Example phrasings name sample values ("deploys of web"); a word is part of the language
+        # rather than a sample value when several scripts' examples use it.
+        example_df: dict[str, int] = defaultdict(int)
+        for phrase_list in self._phrases.values():
+            for tok in frozenset().union(*phrase_list):
+                example_df[tok] += 1
+        described = frozenset().union(*self._own_words.values())
+        sample_values = {
+            _stem(word)
+            for entry in self.registry.scripts.values() for example in entry.examples
+            for _, word in VALUE_AFTER_PREPOSITION_RE.findall(extract_entities(example)[0].lower())
+        } - described
+        common = frozenset(t for t, n in example_df.items() if n >= 3) - sample_values
+        self._domain_words = common | described
         df: dict[str, int] = defaultdict(int)
-        for doc in docs:
-            for tok in doc.tokens:
+        for vocab in self._vocab.values():
+            for tok in vocab:
                 df[tok] += 1
-        n = max(len(docs), 1)
+        n = max(len(self._vocab), 1)
         self._idf = {tok: math.log(1 + n / count) for tok, count in df.items()}
         self._unknown_idf = math.log(1 + n)
-        self._docs = docs
-        self._postings: dict[str, list[int]] = defaultdict(list)
-        for i, doc in enumerate(docs):
-            doc.weight = sum(self._idf[t] for t in doc.tokens)
-            for tok in doc.tokens:
-                self._postings[tok].append(i)
+        self._postings: dict[str, list[str]] = defaultdict(list)
+        for name, vocab in self._vocab.items():
+            for tok in vocab:
+                self._postings[tok].append(name)
 
-    def _idf_of(self, tok: str) -> float:
-        return self._idf.get(tok, self._unknown_idf)
+    def known(self, tok: str) -> bool:
+        return tok in self._idf
 
-    def similarities(self, query_tokens: set[str]) -> list[tuple[str, float]]:
-        """Best weighted-Jaccard similarity per script between the query and any of its phrases."""
-        if not query_tokens:
+    def _weight(self, toks: frozenset[str] | set[str]) -> float:
+        return sum(self._idf.get(t, self._unknown_idf) for t in toks)
+
+    def similarities(self, query: set[str]) -> list[tuple[str, float]]:
+        """Score = mean of (a) how much of the query the script's vocabulary explains and
+        (b) the Dice similarity with its closest phrase; both IDF-weighted."""
+        if not query:
             return []
-        q_weight = sum(self._idf_of(t) for t in query_tokens)
-        best: dict[str, float] = {}
-        seen: set[int] = set()
-        for tok in query_tokens:
-            for i in self._postings.get(tok, ()):
-                if i in seen:
-                    continue
-                seen.add(i)
-                doc = self._docs[i]
-                shared = sum(self._idf[t] for t in doc.tokens & query_tokens)
-                score = shared / (q_weight + doc.weight - shared)
-                if score > best.get(doc.script, 0.0):
-                    best[doc.script] = score
-        return sorted(best.items(), key=lambda kv: kv[1], reverse=True)
+        q_weight = self._weight(query)
+        names = {name for tok in query for name in self._postings.get(tok, ())}
+        scored = []
+        for name in names:
+            coverage = self._weight(query & self._vocab[name]) / q_weight
+            best = 0.0
+            for phrase in self._phrases[name]:
+                shared = self._weight(query & phrase)
+                if shared:
+                    best = max(best, 2 * shared / (q_weight + self._weight(phrase)))
+            scored.append((name, (coverage + best) / 2))
+        return sorted(scored, key=lambda kv: kv[1], reverse=True)
 
     # -- routing -----------------------------------------------------------------------------
 
@@ -238,21 +296,22 @@ class PreRouter:
         explicit = EXPLICIT_RE.match(clean)
         if explicit:
             return self._explicit(explicit.group("name").lower(), explicit.group("rest"))
-        if HANDOFF_RE.search(clean):
+        if HANDOFF_RE.search(clean) or IMPERATIVE_RE.search(clean):
             return RouteDecision("orchestrator", "asks how/why, or to write/change something: needs reasoning")
         for entry, pattern in self._patterns:
             match = pattern.search(clean.rstrip(" ?!."))
             if match:
                 raw = {k.replace("_", "-"): v for k, v in match.groupdict().items() if v is not None}
                 return self._confident(entry, raw, 1.0, f"pattern {pattern.pattern!r}",
-                                       [(entry.name, 1.0)], clean)
+                                       [(entry.name, 1.0)])
         placeholder_text, entities = extract_entities(clean)
         query = set(tokens(placeholder_text))
         ranked = self.similarities(query)
-        candidates = ranked[:3]
+        candidates = [(name, round(score, 3)) for name, score in ranked[:3]]
         if not ranked:
             return RouteDecision("orchestrator", "no script matches", candidates=candidates)
         top_name, top = ranked[0]
+        ranked = [ranked[0]] + [(n, sc) for n, sc in ranked[1:] if self._could_run(n, entities)]
         runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
         if top < self.min_similarity:
             return RouteDecision("orchestrator", f"best match {top_name} only {top:.2f} similar",
@@ -262,11 +321,38 @@ class PreRouter:
                                  f"{runner_up:.2f}", score=top, candidates=candidates)
         entry = self.registry.scripts[top_name]
         raw = _args_from_entities(entry, entities)
+        leftover = self._unplaced_values(placeholder_text, entry, raw)
+        if leftover is None:
+            return RouteDecision("orchestrator", f"{top_name} matched, but the request names something it "
+                                 "cannot take as an argument", score=top, candidates=candidates)
+        raw.update(leftover)
         return self._confident(entry, raw, top, f"similar to {top_name} ({top:.2f}, next {runner_up:.2f})",
-                               candidates, clean)
+                               candidates)
+
+    def _could_run(self, name: str, entities: dict[str, tuple[str, tuple[str, ...]]]) -> bool:
+        """A rival only makes a match ambiguous if the request could fill its required args."""
+        entry = self.registry.scripts[name]
+        filled = _args_from_entities(entry, entities)
+        return all(a.name in filled for a in entry.args if a.required)
+
+    def _unplaced_values(self, text: str, entry: ScriptEntry, raw: dict[str, Any]) -> dict[str, str] | None:
+        """Words no script knows that follow a preposition are values ("deploys of web"): give each to
+        a free string arg of the script, or return None when one has nowhere to go."""
+        placed: dict[str, str] = {}
+        for prep, word in VALUE_AFTER_PREPOSITION_RE.findall(text.lower()):
+            if word in STOPWORDS or word in TIME_WORDS or _stem(word) in self._domain_words \
+                    or word.endswith("ent") and word[:-3] in KINDS:
+                continue
+            target = next((a for a in VALUE_PREPOSITIONS[prep]
+                           if (spec := entry.arg(a)) is not None and spec.type == "string"
+                           and spec.name not in raw and spec.name not in placed), None)
+            if target is None:
+                return None
+            placed[target] = word
+        return placed
 
     def _confident(self, entry: ScriptEntry, raw: dict[str, Any], score: float, reason: str,
-                   candidates: list[tuple[str, float]], text: str) -> RouteDecision:
+                   candidates: list[tuple[str, float]]) -> RouteDecision:
         missing = [a.name for a in entry.args if a.required and a.name not in raw]
         if missing:
             return RouteDecision("orchestrator", f"{entry.name} matched but needs {', '.join(missing)}",
@@ -296,13 +382,15 @@ class PreRouter:
                              needs_confirmation=entry.is_write, candidates=[(name, 1.0)])
 
 
-def _args_from_entities(entry: ScriptEntry, entities: dict[str, str]) -> dict[str, Any]:
+def _args_from_entities(entry: ScriptEntry, entities: dict[str, tuple[str, tuple[str, ...]]]) -> dict[str, Any]:
     raw: dict[str, Any] = {}
-    for kind, value in entities.items():
-        for arg_name in ENTITY_TO_ARGS.get(kind, ()):
+    for value, arg_names in entities.values():
+        for arg_name in arg_names:
             spec = entry.arg(arg_name)
             if spec is not None and spec.name not in raw:
                 raw[spec.name] = value
                 break
-    # An email or URL host is not a host argument by accident.
     return raw
+
+
+KINDS = {rule.kind for rule in ENTITY_RULES}
