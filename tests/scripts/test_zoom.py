@@ -172,8 +172,10 @@ def serve_recording(httpserver, types, status="completed", path=f"/v2/meetings/{
 
 def test_download_transcript_fetches_vtt_with_token(httpserver, env):
     serve_recording(httpserver, ["MP4", "TRANSCRIPT", "CHAT"])
+    # Like Zoom: the download URL (authorised with the OAuth token) redirects to a signed file URL.
     httpserver.expect_request(f"/rec/download/{MEETING}-transcript", headers={"Authorization": f"Bearer {TOKEN}"}
-                              ).respond_with_data(VTT, content_type="text/vtt")
+                              ).respond_with_data("", status=302, headers={"Location": "/ssrweb/f.vtt?sig=abc"})
+    httpserver.expect_request("/ssrweb/f.vtt", query_string="sig=abc").respond_with_data(VTT, content_type="text/vtt")
     result = run_script("zoom.download-transcript", "--meeting", "812 3456 7890", env=env)
     assert result.code == 0, result.stderr
     lines = result.stdout.splitlines()
@@ -182,7 +184,7 @@ def test_download_transcript_fetches_vtt_with_token(httpserver, env):
     assert lines[1:] == ["```", "Ann Lee: Good morning everyone. Let's start with the deploy.",
                          "Bo Chen: It went out at nine, no errors so far.", "```"]
     assert [p for p, _ in api_calls(httpserver)] == [f"/v2/meetings/{MEETING}/recordings",
-                                                    f"/rec/download/{MEETING}-transcript"]
+                                                    f"/rec/download/{MEETING}-transcript", "/ssrweb/f.vtt"]
 
     data = run_script("zoom.download-transcript", "--meeting", MEETING, "--max-chars", "100", "--json",
                       env=env).json()
