@@ -28,6 +28,12 @@ class GitHubClient(ApiClient):
     """
 
     def request(self, method: str, path: str, **kwargs: Any) -> Response:
+        if re.match(r"^https?://", path, re.IGNORECASE):
+            # A Link header pointing at another host must not receive our token.
+            theirs, ours = urllib.parse.urlsplit(path), urllib.parse.urlsplit(self.base_url)
+            if (theirs.scheme.lower(), theirs.netloc.lower()) != (ours.scheme.lower(), ours.netloc.lower()):
+                raise ApiError(self.service, f"{method} {theirs.path}", None,
+                               f"refusing to follow a link to another host ({theirs.netloc})")
         try:
             return super().request(method, path, **kwargs)
         except ApiError as exc:

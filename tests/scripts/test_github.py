@@ -519,3 +519,11 @@ def test_unknown_repo_hint(httpserver, env):
     result = run_script("github.open-prs", "--repo", "acme/nope", env=env)
     assert result.code == 4
     assert "HTTP 404" in result.stderr and "GITHUB_TOKEN" in result.stderr
+
+
+def test_link_to_another_host_is_not_followed_with_the_token(httpserver, env):
+    httpserver.expect_request(f"/repos/{REPO}/pulls").respond_with_json(
+        [pull(1, "x", "alice")], headers={"Link": '<https://evil.example/steal?page=2>; rel="next"'})
+    result = run_script("github.open-prs", env=env)
+    assert result.code == 4
+    assert "refusing to follow a link to another host (evil.example)" in result.stderr
