@@ -58,7 +58,6 @@ SYNONYMS = {
     "prs": "pr", "pull": "pr", "requests": "request", "pullrequest": "pr", "mrs": "pr",
     "revenue": "mrr", "recurring": "mrr", "arr": "mrr",
     "deploys": "deploy", "deployments": "deploy", "deployment": "deploy", "deployed": "deploy",
-    "builds": "deploy", "build": "deploy",
     "incidents": "incident", "alerts": "incident", "pages": "incident", "paged": "incident",
     "oncall": "oncall", "on-call": "oncall", "call": "call",
     "issues": "issue", "tickets": "ticket", "bugs": "issue",
