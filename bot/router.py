@@ -41,7 +41,9 @@ IMPERATIVE_RE = re.compile(
     (?:write|draft|create|make|build|generate|implement|fix|review\s+(?:this|that|my|the|these|pr|code)|delete
       |remove|cancel|refund|send|post|text(?!\s+messages?\b)|sms(?!\s+messages?\b)|message\s+(?:the|him|her|them|@)|ack(?:nowledge)?|resolve|close|merge|approve|redeploy|deploy|roll\s*back
       |rollback|restart|rerun|re-run|trigger|open\s+an?|file|raise|assign|update|change|set|add|invite|kick|ban
-      |page|notify|email|schedule|book|pay|charge|issue|void|upgrade|downgrade|disable|enable|rotate|revoke)\b
+      |page|notify|email|schedule|book|pay|charge|issue|void|upgrade|downgrade|disable|enable|rotate|revoke
+      |move|transition|reopen|comment\s+on|mark|snooze|mute|silence|escalate|tag|label|archive|invite|kill
+      |stop|start|pause|resume|scale|migrate|seed|drop|truncate|insert|purge)\b
     """
 )
 MENTION_RE = re.compile(r"<@[A-Z0-9]+>|<#[A-Z0-9]+(?:\|[^>]*)?>")
