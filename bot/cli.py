@@ -34,7 +34,17 @@ def cmd_serve(args, settings: Settings, console: Console) -> int:
         return serve_slack(settings, http=args.http, port=args.port, scheduler=not args.no_scheduler)
     from bot.console import repl
 
-    return repl(_bot(settings), console)
+    bot = _bot(settings)
+    scheduler = None
+    if settings.bot_scheduler and not args.no_scheduler:
+        from bot.scheduler import start_scheduler
+
+        scheduler = start_scheduler(bot, settings)
+    try:
+        return repl(bot, console)
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown()
 
 
 def cmd_ask(args, settings: Settings, console: Console) -> int:
@@ -186,7 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extensions():
     """Subcommands that live beside their feature: each module has `add_commands(subparsers)`."""
-    return []
+    from bot import jobs_cli
+
+    return [jobs_cli.add_commands]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,7 +15,6 @@ import difflib
 import hashlib
 import json
 import logging
-import os
 import re
 import shutil
 from collections.abc import Callable, Iterable
@@ -47,7 +46,6 @@ TIER_WARN_ERROR_RATE, TIER_FAIL_ERROR_RATE = 0.2, 0.5
 TIER_WARN_P95_MS = {"script": 30_000, "direct": 45_000, "premium": 180_000, "pipeline": 600_000}
 SUMMARY_MAX_TOKENS = 200
 SUMMARY_BUDGET_USD = 0.05                                # never summarise when less than this is left
-MID_PRICE_PER_MTOK = (3.0, 15.0)                         # input, output: an upper-bound estimate
 
 
 @dataclass
@@ -173,7 +171,7 @@ def check_slack(settings: Settings, timeout: float = NETWORK_TIMEOUT_S) -> Check
     from slack_sdk import WebClient
     from slack_sdk.errors import SlackApiError
 
-    base_url = settings.slack_api_url or WebClient.BASE_URL
+    base_url = (settings.slack_api_url or WebClient.BASE_URL).rstrip("/") + "/"
     client = WebClient(token=token, base_url=base_url, timeout=int(max(1, timeout)), retry_handlers=[])
     try:
         response = client.auth_test()
@@ -345,6 +343,15 @@ def _normalised(text: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"[^\w\s]", " ", text.lower())).strip()
 
 
+def _body(text: str) -> str:
+    """A note without its YAML front matter (bot/memory.py writes summary/created_by/created_at there)."""
+    if text.startswith("---"):
+        _, sep, rest = text[3:].partition("\n---")
+        if sep:
+            return rest.lstrip("-")
+    return text
+
+
 def check_memory(memory_dir: Path, now: dt.datetime) -> Check:
     """Triage of memory notes (*.md under BOT_HOME/memory): count, size, stale, near-duplicates."""
     memory_dir = Path(memory_dir)
@@ -363,7 +370,7 @@ def check_memory(memory_dir: Path, now: dt.datetime) -> Check:
             stale.append(rel)
         if len(texts) < MAX_NOTES_COMPARED:
             try:
-                texts.append((rel, _normalised(note.read_text(errors="replace")[:5000])))
+                texts.append((rel, _normalised(_body(note.read_text(errors="replace"))[:5000])))
             except OSError:
                 continue
     duplicates = []
@@ -407,52 +414,34 @@ def should_post(report: Report, *, last_fingerprint: str | None, last_full_day: 
 
 def anthropic_summarizer(settings: Settings, ledger: Ledger, *, budget_left: Callable[[], float]
                          ) -> Callable[[Report], str | None] | None:
-    """A mid-model summary of a report that is not ok: ≤ 200 output tokens, skipped near the budget.
-
-    Returns None when no API key is set. The call is recorded in the ledger like any other LLM call."""
-    key = settings.secret("anthropic_api_key")
-    if not key:
+    """A mid-model summary of a report that is not ok: ≤ 200 output tokens, one attempt, skipped when
+    less than SUMMARY_BUDGET_USD of today's budget is left. Through bot.llm, so it is priced and
+    recorded in the ledger (purpose "heartbeat-summary") like every other call. None without a key."""
+    if not settings.secret("anthropic_api_key"):
         return None
 
     def summarize(report: Report) -> str | None:
         if report.status == "ok" or budget_left() < SUMMARY_BUDGET_USD:
             return None
-        import time
+        from bot.llm import LLM, LLMError, RetryPolicy
 
-        import anthropic
-
+        llm = LLM.from_settings(settings, ledger=ledger, retry=RetryPolicy(max_retries=0))
         problems = "\n".join(f"- {c.name} ({c.status}): {c.detail}" for c in report.problems)
-        client = anthropic.Anthropic(api_key=key, base_url=settings.anthropic_base_url or None, max_retries=0,
-                                     timeout=30.0)
-        started = time.monotonic()
         try:
-            message = client.messages.create(
-                model=settings.bot_model_mid, max_tokens=SUMMARY_MAX_TOKENS,
-                system="You summarise a chat-ops bot's health report for the on-call engineer: two or "
-                       "three short sentences, most urgent first, with the next step. No preamble.",
-                messages=[{"role": "user", "content": problems}])
-        except anthropic.APIError as exc:
-            ledger.record_llm_call(request_id=None, model=settings.bot_model_mid, purpose="heartbeat-summary",
-                                   error=str(exc)[:300], latency_ms=(time.monotonic() - started) * 1000)
+            response = llm.create(
+                model=settings.bot_model_mid, max_tokens=SUMMARY_MAX_TOKENS, purpose="heartbeat-summary",
+                system="You summarise a chat-ops bot's health report for the on-call engineer: two or three "
+                       "short sentences, most urgent first, with the next step. No preamble.",
+                messages=[{"role": "user", "content": problems}], timeout_s=30)
+        except LLMError as exc:
             log.warning("heartbeat summary failed: %s", exc)
             return None
         finally:
-            client.close()
-        usage = message.usage
-        cost = (usage.input_tokens * MID_PRICE_PER_MTOK[0] + usage.output_tokens * MID_PRICE_PER_MTOK[1]) / 1e6
-        ledger.record_llm_call(request_id=None, model=message.model, purpose="heartbeat-summary",
-                               input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
-                               cost_usd=round(cost, 6), latency_ms=(time.monotonic() - started) * 1000,
-                               stop_reason=message.stop_reason)
-        text = "".join(getattr(block, "text", "") for block in message.content).strip()
-        return text or None
+            llm.client.close()
+        return response.text or None
 
     return summarize
 
 
 def _iso(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds")
-
-
-def memory_dir_of(settings: Settings) -> Path:
-    return Path(os.fspath(settings.memory_dir))

@@ -1,0 +1,471 @@
+"""Scheduled jobs: failure counting, auto-disable with one alert, interrupted runs, the lease, timeouts.
+
+Time is driven, not slept: runs are triggered with run_now()/tick(now) and an injected clock. Where the
+real APScheduler matters (no 4th run, failover) it runs with sub-second intervals.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from apscheduler.triggers.interval import IntervalTrigger
+
+from bot.app import Reply
+from bot.ledger import Ledger
+from bot.scheduler import JobNotFound, JobService, build_trigger, start_scheduler
+from tests.test_scheduler_helpers import T0, Clock, RecordingPoster, World
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def wait_until(predicate, timeout: float = 5.0, step: float = 0.01):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError("condition not met in time")
+
+
+@pytest.fixture
+def world(tmp_path) -> World:
+    return World(tmp_path)
+
+
+# -- failure counting and auto-disable --------------------------------------------------------------
+
+
+def test_three_failures_disable_the_job_at_once_with_exactly_one_alert(world, caplog):
+    poster = RecordingPoster()
+    service = world.service(poster=poster, clock=Clock())
+    world.mode("flaky", "fail")
+
+    results = [service.run_now("flaky") for _ in range(3)]
+    assert [r.status for r in results] == ["error"] * 3
+    assert [r.consecutive_failures for r in results] == [1, 2, 3]
+    assert [r.disabled for r in results] == [False, False, True]
+
+    fourth = service.run_now("flaky")
+    assert fourth.status == "disabled" and not fourth.ran
+    assert world.runs("flaky") == 3                       # the script really ran 3 times, never a 4th
+    assert len(service.ledger.job_runs("flaky")) == 3
+
+    state = service.ledger.job_state("flaky")
+    assert state["enabled"] == 0 and state["consecutive_failures"] == 3
+    assert state["disabled_reason"] == "3 consecutive failures"
+    job = service.job("flaky")
+    assert job["state"] == "disabled" and job["auto_disabled"] and job["next_run"] is None
+
+    alerts = poster.to("#alerts")
+    assert len(alerts) == 1
+    text = alerts[0]["text"]
+    assert "`flaky`" in text and "disabled after 3 consecutive failures" in text
+    assert text.count("upstream said no") == 3             # the last errors
+    assert "bot jobs enable flaky" in text                  # how to re-enable
+    assert [a["status"] for a in service.ledger.alerts_for("flaky")] == ["sent"]
+    assert any("ALERT job flaky disabled" in r.getMessage() for r in caplog.records)
+    # A later tick (or a restart) never re-sends it.
+    service.tick(T0)
+    world.service(poster=poster).send_pending_alerts()
+    assert len(poster.to("#alerts")) == 1
+    # Each failure also said so in the job's own channel, with the count.
+    notes = poster.to("#reports")
+    assert [n["text"].split(":")[0] for n in notes] == [f"⚠️ Job `flaky` failed ({i}/3)" for i in (1, 2, 3)]
+
+
+def test_success_between_failures_resets_the_count(world):
+    service = world.service()
+    for mode, expected in (("fail", 1), ("fail", 2), ("ok", 0), ("fail", 1), ("fail", 2)):
+        world.mode("flaky", mode)
+        assert service.run_now("flaky").consecutive_failures == expected
+    assert service.ledger.job_state("flaky")["enabled"] == 1
+    assert service.run_now("flaky").disabled is True        # the 3rd consecutive one
+    ok = [p for p in service.poster.posts if p["channel"] == "#reports" and "all good" in p["text"]]
+    assert len(ok) == 1                                     # the successful output went to post_to
+
+
+def test_enabling_resets_the_count_and_each_disable_alerts_once(world):
+    poster = RecordingPoster()
+    service = world.service(poster=poster)
+    world.mode("flaky", "fail")
+    for _ in range(3):
+        service.run_now("flaky")
+    result = service.enable("flaky", by="U123")
+    assert result.ok and "failure count reset" in result.text
+    assert result.job["consecutive_failures"] == 0 and result.job["state"] == "scheduled"
+    assert service.run_now("flaky").consecutive_failures == 1      # counts from zero again
+    assert service.run_now("flaky").disabled is False
+    assert service.run_now("flaky").disabled is True
+    assert len(poster.to("#alerts")) == 2                            # one per disable event
+
+
+def test_disable_by_hand_stops_runs_without_an_alert(world):
+    poster = RecordingPoster()
+    service = world.service(poster=poster)
+    result = service.disable("flaky", "maintenance window", by="U1")
+    assert "maintenance window" in result.text
+    assert service.run_now("flaky").status == "disabled"
+    assert world.runs("flaky") == 0
+    job = service.job("flaky")
+    assert job["state"] == "disabled" and not job["auto_disabled"]
+    assert poster.to("#alerts") == []
+    assert "already disabled" in service.disable("flaky").text
+
+
+def test_a_hanging_job_is_killed_at_its_timeout_and_counted(tmp_path):
+    world = World(tmp_path, jobs=[{"name": "hangs", "schedule": "every 1h", "script": "test.flaky",
+                                   "timeout_s": 0.5, "post_to": "#r"}])
+    world.mode("flaky", "hang")
+    service = world.service()
+    started = time.monotonic()
+    result = service.run_now("hangs")
+    assert time.monotonic() - started < 4
+    assert result.status == "timeout" and result.consecutive_failures == 1
+    assert "took longer than 0.5s" in result.error
+    pid = int((world.state / "flaky.pid").read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)                                     # the script's process is gone
+    run = service.ledger.job_runs("hangs")[0]
+    assert run["status"] == "timeout"
+    script_run = service.ledger.db.execute("SELECT status, job_run_id FROM script_runs").fetchone()
+    assert script_run == ("timeout", run["id"])
+
+
+def test_script_jobs_go_through_the_ledger_like_requests(world):
+    service = world.service()
+    result = service.run_now("flaky")
+    assert result.ok and "all good" in result.text
+    request = service.ledger.get_request(result.request_id)
+    assert request["source"] == "job" and request["outcome"] == "ok" and request["channel"] == "#reports"
+    decision = service.ledger.decisions_for(result.request_id)[0]
+    assert (decision["tier"], decision["decided_by"], decision["script"]) == ("script", "job", "test.flaky")
+    script_run = service.ledger.db.execute("SELECT job_run_id, request_id FROM script_runs").fetchone()
+    assert script_run == (result.run_id, result.request_id)
+    run = service.ledger.job_runs("flaky")[0]
+    assert run["request_id"] == result.request_id and run["trigger"] == "manual"
+
+
+def test_job_without_credentials_waits_and_is_never_counted(tmp_path):
+    world = World(tmp_path, scripts=[{"name": "test.flaky", "env": ["FAKE_TOKEN"]}],
+                  jobs=[{"name": "needs-token", "schedule": "0 9 * * *", "script": "test.flaky"}])
+    service = world.service()
+    job = service.job("needs-token")
+    assert job["state"] == "waiting" and job["waiting_for"] == "credentials: FAKE_TOKEN"
+    assert job["next_run"] is None and job["enabled"] is True
+    result = service.run_now("needs-token")
+    assert result.status == "waiting" and not result.ran
+    assert world.runs("flaky") == 0 and service.ledger.job_state("needs-token")["consecutive_failures"] == 0
+    configured = world.service(env={"FAKE_TOKEN": "s3cret"})
+    assert configured.job("needs-token")["state"] == "scheduled"
+
+
+def test_off_in_registry_stays_off_even_when_enabled_by_hand(tmp_path):
+    world = World(tmp_path, jobs=[{"name": "later", "schedule": "0 9 * * *", "script": "test.ok", "enabled": False}])
+    service = world.service()
+    assert service.job("later")["state"] == "off"
+    assert "still off in the registry" in service.enable("later").text
+    assert service.job("later")["state"] == "off"
+
+
+def test_unknown_job_names_say_what_exists(world):
+    service = world.service()
+    with pytest.raises(JobNotFound, match="known: flaky, heartbeat"):
+        service.run_now("nope")
+    assert service.jobs_command(["run", "nope"]).ok is False
+
+
+# -- skill jobs ---------------------------------------------------------------------------------------
+
+
+class FakeOrchestrator:
+    def __init__(self, behaviour="ok"):
+        self.behaviour = behaviour
+        self.seen = []
+
+    def answer(self, ctx):
+        self.seen.append(ctx)
+        if self.behaviour == "raise":
+            raise RuntimeError("anthropic.APIStatusError: 529 overloaded")
+        if self.behaviour == "hang":
+            time.sleep(2)
+        outcome = "error" if self.behaviour == "error" else "ok"
+        return Reply("Merged: #12, #13. Blockers: none.", ctx.request_id, tier="direct", outcome=outcome)
+
+
+def test_skill_jobs_wait_for_llm_tiers_then_run_through_the_orchestrator(tmp_path):
+    jobs = [{"name": "standup", "schedule": "30 9 * * 1-5", "timezone": "Europe/Berlin", "skill": "digest",
+             "prompt": "Yesterday's merged PRs and open blockers", "post_to": "#eng", "timeout_s": 0.5}]
+    world = World(tmp_path, jobs=jobs, skills={"digest": "Standup digest of PRs and blockers"})
+    service = world.service()
+    assert service.job("standup")["waiting_for"] == "LLM tiers (set ANTHROPIC_API_KEY)"
+    assert service.run_now("standup").status == "waiting"
+
+    orchestrator = FakeOrchestrator()
+    poster = RecordingPoster()
+    service = world.service(orchestrator=orchestrator, poster=poster)
+    result = service.run_now("standup")
+    assert result.ok and poster.to("#eng")[0]["text"].endswith("Blockers: none.")
+    ctx = orchestrator.seen[0]
+    assert ctx.incoming.source == "job" and "digest" in ctx.incoming.text and "merged PRs" in ctx.incoming.text
+    decision = service.ledger.decisions_for(result.request_id)[0]
+    assert (decision["decided_by"], decision["skill"]) == ("job", "digest")
+
+    orchestrator.behaviour = "raise"                         # an LLM error is a failure
+    failed = service.run_now("standup")
+    assert failed.status == "error" and "LLM error" in failed.error and failed.consecutive_failures == 1
+    orchestrator.behaviour = "error"                         # so is a reply with outcome error
+    assert service.run_now("standup").consecutive_failures == 2
+    orchestrator.behaviour = "hang"                          # and no answer within timeout_s
+    hung = service.run_now("standup")
+    assert hung.status == "timeout" and hung.disabled is True
+    assert service.ledger.get_request(hung.request_id)["outcome"] == "timeout"
+
+
+# -- schedules ----------------------------------------------------------------------------------------
+
+
+def test_cron_is_read_in_the_jobs_timezone():
+    trigger = build_trigger("0 9 * * 1-5", "Europe/Berlin")
+    fire = trigger.get_next_fire_time(None, T0)               # Monday 09:00 UTC = 10:00 Berlin (CET)
+    assert fire.astimezone(dt.UTC) == dt.datetime(2026, 3, 3, 8, 0, tzinfo=dt.UTC)
+    summer = trigger.get_next_fire_time(None, dt.datetime(2026, 7, 1, 12, tzinfo=dt.UTC))
+    assert summer.astimezone(dt.UTC) == dt.datetime(2026, 7, 2, 7, 0, tzinfo=dt.UTC)
+
+
+def test_intervals_are_anchored_at_the_last_run():
+    last = T0 - dt.timedelta(minutes=10)
+    trigger = build_trigger("every 15m", "UTC", anchor=last)
+    assert trigger.get_next_fire_time(None, T0) == last + dt.timedelta(minutes=15)
+
+
+def test_a_run_missed_while_down_is_due_once_and_later_overdue(tmp_path):
+    world = World(tmp_path, jobs=[{"name": "daily", "schedule": "0 9 * * *", "script": "test.ok"}])
+    clock = Clock(T0 - dt.timedelta(days=1))
+    service = world.service(clock=clock)
+    assert service.run_now("daily").ok                        # ran yesterday 09:00
+    clock.now = T0 + dt.timedelta(minutes=2)                  # restarted today at 09:02
+    job = service.job("daily")
+    assert job["next_run"] == "2026-03-02T09:00:00.000+00:00" and not job["overdue"]
+    clock.now = T0 + dt.timedelta(minutes=30)                 # past the grace time: overdue
+    assert service.job("daily")["overdue"] is True
+
+
+# -- the real APScheduler: no 4th run --------------------------------------------------------------------
+
+
+def test_real_scheduler_stops_a_failing_job_after_exactly_three_runs(world):
+    poster = RecordingPoster()
+    service = world.service(poster=poster, lease_s=5,
+                            trigger_override=lambda spec: IntervalTrigger(seconds=0.05))
+    world.mode("flaky", "fail")
+    handle = start_scheduler(service.bot, service.settings, service=service)
+    try:
+        wait_until(lambda: service.ledger.job_state("flaky")["enabled"] == 0)
+        time.sleep(0.4)                                       # ~8 more firing intervals
+        assert world.runs("flaky") == 3
+        assert len(service.ledger.job_runs("flaky")) == 3
+        assert len(poster.to("#alerts")) == 1
+        assert service._aps.get_job("flaky") is None           # taken off the timetable at once
+    finally:
+        handle.shutdown()
+    assert service.ledger.db.execute("SELECT COUNT(*) FROM leases").fetchone()[0] == 0
+
+
+def test_no_scheduler_setting_starts_nothing(world):
+    service = world.service(settings=world.settings(bot_scheduler=False))
+    handle = start_scheduler(service.bot, service.settings, service=service)
+    assert handle.running is False and service._aps is None
+    handle.shutdown()
+
+
+# -- one scheduler per deployment -------------------------------------------------------------------------
+
+
+def test_lease_makes_one_leader_and_fails_over_after_expiry(world):
+    clock = Clock()
+    a = world.service(clock=clock, holder="host-a/1/a", lease_s=60)
+    b = world.service(clock=clock, holder="host-b/2/b", lease_s=60)
+    assert a.tick(T0) is True and b.tick(T0) is False
+    assert a.tick(T0 + dt.timedelta(seconds=20)) is True        # renewals keep it
+    assert b.tick(T0 + dt.timedelta(seconds=70)) is False        # A renewed at +20 → valid until +80
+    # A dies (stops renewing); once the lease expires, B takes over and A (if it comes back) steps down.
+    assert b.tick(T0 + dt.timedelta(seconds=81)) is True
+    assert a.tick(T0 + dt.timedelta(seconds=82)) is False
+    assert (a.is_leader, b.is_leader) == (False, True)
+
+
+def test_two_real_schedulers_share_a_ledger_one_runs_jobs_then_the_other_takes_over(world):
+    settings = world.settings(bot_scheduler_lease_s=0.3)
+    a = world.service(settings=settings, holder="host/1/a")
+    b = world.service(settings=settings, holder="host/1/b")
+    ha = start_scheduler(a.bot, settings, service=a)
+    wait_until(lambda: a.is_leader)
+    hb = start_scheduler(b.bot, settings, service=b)
+    try:
+        time.sleep(0.25)
+        assert a.is_leader and not b.is_leader
+        assert {j.id for j in a._aps.get_jobs()} >= {"flaky", "heartbeat"}
+        assert [j.id for j in b._aps.get_jobs()] == ["_scheduler_lease"]     # B schedules nothing
+        ha.shutdown(release=False)                                           # A dies holding the lease
+        wait_until(lambda: b.is_leader, timeout=3)
+        assert {j.id for j in b._aps.get_jobs()} >= {"flaky", "heartbeat"}
+    finally:
+        ha.shutdown()
+        hb.shutdown()
+
+
+# -- kill -9 during a run, then restart ---------------------------------------------------------------------
+
+
+def test_kill_9_during_a_run_then_restart_keeps_state_and_records_an_interrupted_run(world):
+    settings_json = {k: str(v) for k, v in {
+        "bot_home": world.home, "bot_registry": world.registry, "bot_scripts": world.scripts,
+        "bot_skills": world.skills}.items()}
+    service = world.service()
+    world.mode("flaky", "fail")
+    assert service.run_now("flaky").consecutive_failures == 1          # state before the crash
+
+    world.mode("flaky", "hang")
+    child = subprocess.Popen([sys.executable, "-c", world.subprocess_code("flaky", settings_json)],
+                             cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    pid_file = world.state / "flaky.pid"
+    try:
+        wait_until(pid_file.exists, timeout=15)
+        running = service.ledger.running_job_runs()
+        assert [r["pid"] for r in running] == [child.pid]
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(5)
+    finally:
+        child.kill()
+        child.wait(5)
+        if pid_file.exists():                       # the script outlives its parent: clean it up
+            try:
+                os.killpg(int(pid_file.read_text()), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    restarted = world.service()                      # a new process's view of the same ledger
+    assert restarted.tick() is True
+    run = restarted.ledger.job_runs("flaky")[0]
+    assert run["status"] == "interrupted" and "ended during the run" in run["error"]
+    state = restarted.ledger.job_state("flaky")
+    assert state["enabled"] == 1 and state["consecutive_failures"] == 1     # intact, not counted
+    assert state["last_status"] == "interrupted"
+    assert restarted.ledger.get_request(run["request_id"])["outcome"] == "cancelled"
+
+    world.mode("flaky", "fail")
+    after = restarted.run_now("flaky")
+    assert after.consecutive_failures == 2 and not after.disabled       # the interrupted run did not count
+
+
+def test_a_run_of_a_live_process_elsewhere_is_not_interrupted_until_its_deadline(world):
+    clock = Clock()
+    service = world.service(clock=clock)
+    ledger = service.ledger
+    state, run_id = ledger.start_job_run("flaky", started_at=T0.isoformat(),
+                                         deadline_at=(T0 + dt.timedelta(minutes=2)).isoformat(),
+                                         holder="other-host/4242/x", pid=4242, trigger="schedule")
+    assert service.recover_interrupted(T0 + dt.timedelta(minutes=1)) == []
+    assert service.run_now("flaky").status == "busy"                     # no overlapping runs
+    assert service.recover_interrupted(T0 + dt.timedelta(minutes=3)) == [run_id]
+    assert service.run_now("flaky").ok
+
+
+def test_racing_runs_in_two_processes_send_one_alert(world):
+    poster = RecordingPoster()
+    services = [world.service(poster=poster, holder=f"h/{os.getpid()}/{i}") for i in range(2)]
+    world.mode("flaky", "fail")
+    services[0].run_now("flaky")
+    services[1].run_now("flaky")
+    barrier = threading.Barrier(2)
+    results = []
+
+    def go(service: JobService):
+        barrier.wait()
+        results.append(service.run_now("flaky"))
+
+    threads = [threading.Thread(target=go, args=(s,)) for s in services]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert sorted(r.status for r in results) in (["busy", "error"], ["disabled", "error"])
+    assert world.runs("flaky") == 3 and len(poster.to("#alerts")) == 1
+
+
+# -- CLI ---------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli_env(world, monkeypatch):
+    for key, value in {"BOT_HOME": world.home, "BOT_REGISTRY": world.registry, "BOT_SCRIPTS": world.scripts,
+                       "BOT_SKILLS": world.skills, "BOT_CONFIG": world.root / "none.yaml"}.items():
+        monkeypatch.setenv(key, str(value))
+    for key in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "ANTHROPIC_API_KEY", "BOT_HEARTBEAT_CHANNEL"):
+        monkeypatch.delenv(key, raising=False)
+    return world
+
+
+def test_cli_jobs_list_json_run_disable_enable_history(cli_env, capsys):
+    from bot.cli import main
+
+    assert main(["jobs", "list", "--json"]) == 0
+    jobs = json.loads(capsys.readouterr().out)
+    assert [j["name"] for j in jobs] == ["heartbeat", "flaky"]
+    for key in ("name", "enabled", "consecutive_failures", "last_status", "next_run", "schedule", "target"):
+        assert key in jobs[1]
+    assert jobs[1]["next_run"] and jobs[1]["target"] == "script test.flaky"
+
+    cli_env.mode("flaky", "fail")
+    assert main(["jobs", "run", "flaky"]) == 1
+    assert "failure 1/3" in capsys.readouterr().out
+    assert main(["jobs", "disable", "flaky", "--reason", "noisy"]) == 0
+    assert "noisy" in capsys.readouterr().out
+    assert main(["jobs", "enable", "flaky"]) == 0
+    assert "failure count reset" in capsys.readouterr().out
+    assert main(["jobs", "history", "flaky", "--json"]) == 0
+    history = json.loads(capsys.readouterr().out)
+    assert [h["status"] for h in history] == ["error"] and history[0]["trigger"] == "manual:cli"
+    assert main(["jobs", "list"]) == 0
+    assert "flaky — scheduled" in capsys.readouterr().out
+    assert main(["jobs", "run", "nope"]) == 1
+
+
+def test_ops_jobs_command_for_slack(world):
+    service = world.service()
+    listing = service.jobs_command([])
+    assert "*flaky*" in listing.text and listing.blocks[0]["type"] == "header"
+    run = service.jobs_command(["run", "flaky"], user="U1")
+    assert run.ok and "run 1: ok" in run.text
+    assert "disabled" in service.jobs_command(["disable", "flaky", "too", "noisy"], user="U1").text
+    assert "too noisy (by U1)" in service.job("flaky")["disabled_reason"]
+    assert "enabled by U1" in service.jobs_command(["enable", "flaky"], user="U1").text
+    assert "#1" in service.jobs_command(["history", "flaky"]).text
+    assert service.jobs_command(["run"]).ok is False
+
+
+def test_shipped_jobs_registry_is_valid():
+    from bot.registry import load_registry
+
+    registry = load_registry(ROOT / "registry", ROOT / "skills", ROOT / "scripts")
+    job_problems = [p for p in registry.problems if "jobs.yaml" in p.file]
+    assert job_problems == []
+    assert {"disk-report", "mrr-weekday", "failing-ci"} <= set(registry.jobs)
+    assert "heartbeat" not in registry.jobs                    # built in, not in YAML
+
+
+def test_migrated_ledger_keeps_old_files_working(tmp_path):
+    ledger = Ledger(tmp_path / "l.db")
+    assert ledger.db.execute("PRAGMA user_version").fetchone()[0] >= 2
+    assert {"holder", "trigger", "deadline_at"} <= set(ledger.db["job_runs"].columns_dict)
