@@ -1,0 +1,168 @@
+"""Scheduler benchmark: 500 registered jobs in a throw-away registry and ledger.
+
+Prints (figures, not pass/fail):
+- start-up: registry load, JobService construction, scheduler start until all jobs are on the timetable
+- memory: RSS before and after, and the growth per job
+- the lease tick (renew + reconcile all jobs), which the leader repeats every BOT_SCHEDULER_LEASE_S / 3
+- `list_jobs()` with 500 jobs (what `bot jobs list` and `/ops jobs` pay)
+- per run: the scheduling overhead of one job run (ledger bookkeeping: start/finish rows, request,
+  decision, failure counting) = run_now() minus the same script through the runner alone
+- dispatch lag: how late APScheduler starts a due job (fire time → job submitted)
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bot.app import OpsBot  # noqa: E402
+from bot.config import Settings  # noqa: E402
+from bot.registry import load_registry  # noqa: E402
+from bot.scheduler import JobService, LogPoster  # noqa: E402
+
+ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Tokyo", "Australia/Sydney"]
+
+
+def rss_mb() -> float:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def make_world(root: Path, jobs: int) -> Settings:
+    (root / "registry").mkdir()
+    (root / "scripts" / "bench").mkdir(parents=True)
+    script = root / "scripts" / "bench" / "noop"
+    script.write_text("#!/bin/sh\necho ok\n")
+    script.chmod(0o755)
+    (root / "registry" / "scripts.yaml").write_text(yaml.safe_dump({"scripts": [
+        {"name": "bench.noop", "summary": "does nothing, fast", "timeout_s": 10}]}))
+    entries = []
+    for i in range(jobs):
+        schedule = f"{i % 60} {i % 24} * * *" if i % 2 else f"every {5 + i % 55}m"
+        entries.append({"name": f"job-{i:03d}", "schedule": schedule, "timezone": ZONES[i % len(ZONES)],
+                        "script": "bench.noop", "post_to": "#bench"})
+    (root / "registry" / "jobs.yaml").write_text(yaml.safe_dump({"jobs": entries}))
+    return Settings(bot_home=root / "home", bot_registry=root / "registry", bot_scripts=root / "scripts",
+                    bot_skills=root / "skills", slack_bot_token=None, anthropic_api_key=None,
+                    bot_heartbeat_channel=None)
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=500)
+    parser.add_argument("--runs", type=int, default=30, help="job runs for the per-run overhead")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    logging.getLogger("bot.jobs.posts").setLevel(logging.ERROR)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = make_world(Path(tmp), args.jobs)
+        environ = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": tmp}
+        rss0 = rss_mb()
+
+        t0 = time.perf_counter()
+        registry = load_registry(settings.bot_registry, settings.bot_skills, settings.bot_scripts)
+        t_registry = time.perf_counter() - t0
+        assert not registry.problems, registry.problems[:3]
+        bot = OpsBot(settings, registry=registry, environ=environ)
+        t1 = time.perf_counter()
+        service = JobService(bot, settings, poster=LogPoster(), summarizer=None)
+        t_service = time.perf_counter() - t1
+        t2 = time.perf_counter()
+        service.start()
+        while not (service.is_leader and len(service._aps.get_jobs()) > args.jobs):
+            time.sleep(0.001)
+        t_start = time.perf_counter() - t2
+        total = time.perf_counter() - t0
+        rss1 = rss_mb()
+
+        print(f"scheduler benchmark — {args.jobs} jobs (+ heartbeat), Python {sys.version.split()[0]}")
+        print(f"start-up: registry load {ms(t_registry)}, JobService {ms(t_service)}, "
+              f"scheduler start → all on the timetable {ms(t_start)}; total {ms(total)}")
+        print(f"memory: RSS {rss0:.1f} MB before, {rss1:.1f} MB with the scheduler running "
+              f"(+{rss1 - rss0:.1f} MB, {(rss1 - rss0) * 1024 / args.jobs:.1f} KB per job)")
+
+        ticks = []
+        for _ in range(10):
+            t = time.perf_counter()
+            service.tick()
+            ticks.append(time.perf_counter() - t)
+        print(f"lease tick (renew + reconcile {args.jobs} jobs): median {ms(statistics.median(ticks))}, "
+              f"max {ms(max(ticks))} — every {settings.bot_scheduler_lease_s / 3:.0f} s")
+
+        lists = []
+        for _ in range(5):
+            t = time.perf_counter()
+            service.list_jobs()
+            lists.append(time.perf_counter() - t)
+        print(f"list_jobs() with {args.jobs} jobs: median {ms(statistics.median(lists))}")
+
+        # Per run: the whole job run vs the script alone through the same runner.
+        entry = registry.scripts["bench.noop"]
+        service.stop()                                    # keep the scheduler's own runs out of the timing
+        runner_only, full = [], []
+        for i in range(args.runs):
+            t = time.perf_counter()
+            bot.runner.run(entry, {})
+            runner_only.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            result = service.run_now(f"job-{i % args.jobs:03d}")
+            full.append(time.perf_counter() - t)
+            assert result.ok, result.text
+        overhead = statistics.median(full) - statistics.median(runner_only)
+        print(f"per run: job run {ms(statistics.median(full))} median, the script alone "
+              f"{ms(statistics.median(runner_only))} → scheduling overhead {ms(overhead)} per run "
+              f"(ledger rows, failure counting, posting)")
+
+        # Dispatch lag with the real APScheduler: 20 jobs due every second, how late are they submitted?
+        from apscheduler.events import EVENT_JOB_SUBMITTED
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        lags: list[float] = []
+        lock = threading.Lock()
+        fast = JobService(bot, settings, poster=LogPoster(), summarizer=None, heartbeat=False,
+                          trigger_override=lambda spec: IntervalTrigger(seconds=1))
+        fast.specs = {name: fast.specs[name] for name in sorted(fast.specs)[:20]}
+
+        def on_submit(event):
+            if event.job_id.startswith("job-"):
+                with lock:
+                    lags.append((dt.datetime.now(dt.UTC) - event.scheduled_run_times[-1]).total_seconds())
+
+        fast.start()
+        fast._aps.add_listener(on_submit, EVENT_JOB_SUBMITTED)
+        time.sleep(3.2)
+        fast.stop()
+        if lags:
+            print(f"dispatch lag (fire time → submitted, {len(lags)} runs of 20 jobs due each second): "
+                  f"median {ms(statistics.median(lags))}, max {ms(max(lags))}")
+        bot.ledger.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
