@@ -35,11 +35,15 @@ class Output:
 
     def emit(self, as_json: bool) -> None:
         if as_json:
-            json.dump(self.payload if self.payload is not None else {"text": "\n".join(self.lines)},
-                      sys.stdout, indent=2, default=str, ensure_ascii=False)
-            sys.stdout.write("\n")
+            text = json.dumps(self.payload if self.payload is not None else {"text": "\n".join(self.lines)},
+                              indent=2, default=str, ensure_ascii=False)
         else:
-            sys.stdout.write("\n".join(self.lines) + "\n")
+            text = "\n".join(self.lines)
+        try:
+            sys.stdout.write(text + "\n")
+            sys.stdout.flush()
+        except BrokenPipeError:  # `script | head`: the reader left; not an error of ours
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 class _Parser(argparse.ArgumentParser):
