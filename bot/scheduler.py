@@ -219,11 +219,17 @@ class _Outcome:
 
 
 class Poster(Protocol):
+    """Where job output, alerts and heartbeats go. Raise on failure. An optional `delivers = False`
+    attribute says the poster cannot reach channels (the log): alerts then stay queued in the ledger
+    for a process that can post them, instead of being marked sent."""
+
     def post(self, channel: str | None, text: str, blocks: list[dict] | None = None) -> Any: ...
 
 
 class LogPoster:
     """No Slack: posts go to the log (and so to the console running `bot serve`)."""
+
+    delivers = False
 
     def __init__(self, logger: logging.Logger | None = None):
         self.log = logger or logging.getLogger("bot.jobs.posts")
@@ -234,6 +240,8 @@ class LogPoster:
 
 class SlackPoster:
     """chat.postMessage through a slack_sdk WebClient (the Slack app may pass its own Poster instead)."""
+
+    delivers = True
 
     def __init__(self, client):
         self.client = client
@@ -500,6 +508,10 @@ class JobService:
                 spec.name, run_id, result.status, duration_ms, result.consecutive_failures, spec.max_failures)
         self._announce(spec, result)
         if finished["disabled"]:
+            row = self.ledger.db.execute("SELECT channel, text FROM alerts WHERE id = ?",
+                                         [finished["alert_id"]]).fetchone()
+            log.error("ALERT job %s disabled (alert to %s): %s", spec.name, row[0] if row else "?",
+                      row[1] if row else finished)
             self._unschedule(spec.name)
             self.send_pending_alerts()
         return result
@@ -602,16 +614,21 @@ class JobService:
             note += "\nIt is now disabled; see the alert."
         self._post(spec.post_to, note)
 
+    @property
+    def delivers(self) -> bool:
+        return bool(getattr(self.poster, "delivers", True))
+
     def _post(self, channel: str | None, text: str, blocks: list[dict] | None = None) -> bool:
+        """True when the message reached its channel (or had none to reach)."""
         if not channel:
             log.info("job output (no channel): %s", _cut(text, 2000))
             return True
         try:
             self.poster.post(channel, text, blocks)
-            return True
         except Exception as exc:
             log.warning("could not post to %s: %s", channel, exc)
             return False
+        return self.delivers
 
     # -- alerts --------------------------------------------------------------------------------
 
@@ -631,13 +648,14 @@ class JobService:
         return build
 
     def send_pending_alerts(self) -> int:
-        """Post queued alerts. Each is claimed first, so it goes out at most once, whatever crashes."""
+        """Post queued alerts. Each is claimed first, so it goes out at most once, whatever crashes.
+        A process that cannot reach channels (no Slack) leaves them queued for one that can."""
         sent = 0
         for alert in self.ledger.pending_alerts(ALERT_MAX_ATTEMPTS):
+            if alert["channel"] and not self.delivers:
+                continue
             if not self.ledger.claim_alert(alert["id"]):
                 continue
-            if alert["attempts"] == 0:
-                log.error("ALERT job %s disabled: %s", alert["job"], alert["text"])
             ok = self._post(alert["channel"], alert["text"])
             self.ledger.finish_alert(alert["id"], at=iso(self.clock()), error=None if ok else "post failed")
             sent += ok

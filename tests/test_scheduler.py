@@ -469,3 +469,56 @@ def test_migrated_ledger_keeps_old_files_working(tmp_path):
     ledger = Ledger(tmp_path / "l.db")
     assert ledger.db.execute("PRAGMA user_version").fetchone()[0] >= 2
     assert {"holder", "trigger", "deadline_at"} <= set(ledger.db["job_runs"].columns_dict)
+
+
+def test_an_alert_raised_where_slack_is_unreachable_waits_for_a_process_that_can_post_it(world, caplog):
+    from bot.scheduler import LogPoster
+
+    terminal = world.service(poster=LogPoster())              # e.g. `bot jobs run` without SLACK_BOT_TOKEN
+    world.mode("flaky", "fail")
+    for _ in range(3):
+        terminal.run_now("flaky")
+    assert any("ALERT job flaky disabled (alert to #alerts)" in r.getMessage() for r in caplog.records)
+    assert [a["status"] for a in terminal.ledger.alerts_for("flaky")] == ["pending"]
+    poster = RecordingPoster()
+    leader = world.service(poster=poster)
+    leader.tick(T0)
+    leader.tick(T0)
+    assert len(poster.to("#alerts")) == 1
+    assert [a["status"] for a in leader.ledger.alerts_for("flaky")] == ["sent"]
+
+
+def test_failure_counting_matches_the_rule_for_any_sequence_of_outcomes(tmp_path):
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    ledger = Ledger(tmp_path / "prop.db")
+    counter = iter(range(10**9))
+
+    @settings(max_examples=150, deadline=None)
+    @given(outcomes=st.lists(st.sampled_from(["ok", "error", "timeout", "interrupted"]), max_size=12),
+           max_failures=st.integers(1, 4))
+    def check(outcomes, max_failures):
+        job = f"job-{next(counter)}"
+        count, disabled, alerts = 0, False, 0
+        for outcome in outcomes:
+            state, run_id = ledger.start_job_run(job, started_at="t", deadline_at="t", holder="h", pid=1,
+                                                 trigger="schedule")
+            if disabled:
+                assert state == "disabled"                     # never a run after the disabling one
+                continue
+            assert state == "started"
+            if outcome == "interrupted":
+                ledger.interrupt_job_run(run_id, reason="restart", at="t")
+                continue
+            done = ledger.finish_job_run(run_id, status=outcome, error="e", finished_at=f"t{run_id}",
+                                         duration_ms=1, max_failures=max_failures,
+                                         alert=lambda j, recent: ("#a", f"{len(recent)} errors"))
+            count = 0 if outcome == "ok" else count + 1
+            assert done["consecutive_failures"] == count
+            if count >= max_failures:
+                disabled, alerts = True, alerts + 1
+            assert done["disabled"] == (disabled and done["alert_id"] is not None)
+        assert len(ledger.alerts_for(job)) == alerts <= 1
+
+    check()
