@@ -10,4 +10,9 @@ from bot.config import Settings
 
 def create_bot(settings: Settings, environ: dict[str, str] | None = None) -> OpsBot:
     environ = dict(os.environ if environ is None else environ)
-    return OpsBot(settings, environ=environ)
+    bot = OpsBot(settings, environ=environ)
+    if settings.llm_configured:  # without a key the pipeline answers LLM requests with a one-line hint
+        from bot.orchestrator import build_orchestrator
+
+        bot.orchestrator = build_orchestrator(bot)
+    return bot

@@ -1,0 +1,61 @@
+"""LLM tiers beyond the orchestrator itself: the premium sub-agent and the two-stage pipeline.
+
+Both take a `Meter` that adds up tokens, cost and models for the request's reply and "why" line, and
+both fall back from the premium model to the mid model (with a visible note) when premium is
+unavailable or over budget.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.llm import LLM, LLMError, LLMResponse, Usage
+
+
+@dataclass
+class Meter:
+    """Tokens, cost, models and notes of one request, across every LLM call it makes."""
+
+    usage: Usage = field(default_factory=Usage)
+    by_model: dict[str, Usage] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    visible: list[str] = field(default_factory=list)     # notes the reply text must show, too
+    largest_premium_input: int = 0
+
+    def add(self, response: LLMResponse) -> None:
+        self.usage.add(response.usage)
+        self.by_model.setdefault(response.model, Usage()).add(response.usage)
+
+    @property
+    def models(self) -> list[str]:
+        return list(self.by_model)
+
+    def note(self, text: str, *, visible: bool = False) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+        if visible and text not in self.visible:
+            self.visible.append(text)
+
+
+def premium_or_mid(llm: LLM, meter: Meter, *, premium: str, mid: str, allow_premium: bool, skipped: str,
+                   purpose: str, **create: Any) -> LLMResponse:
+    """Call the premium model; on any failure (or when not allowed) the mid model, with a note.
+
+    A failure of the mid model as well raises LLMError for the caller to turn into a clear reply.
+    """
+    if allow_premium:
+        try:
+            response = llm.create(model=premium, purpose=purpose, **create)
+        except LLMError as exc:
+            meter.note(f"The premium model is unavailable ({exc.describe()}), so the mid model {mid} "
+                       f"answered instead.", visible=True)
+        else:
+            meter.add(response)
+            meter.largest_premium_input = max(meter.largest_premium_input, response.usage.total_input)
+            return response
+    else:
+        meter.note(skipped, visible=True)
+    response = llm.create(model=mid, purpose=f"{purpose}:fallback", **create)
+    meter.add(response)
+    return response

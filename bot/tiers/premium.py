@@ -1,0 +1,157 @@
+"""The premium sub-agent: one call to the premium model with pruned context.
+
+It sees only what the orchestrator chose — the named skill bodies, the named memory notes, and an
+excerpt — under an input budget (BOT_PREMIUM_INPUT_BUDGET, default 8,000 tokens, or the skill's
+`budget_tokens`). Over budget, text is trimmed oldest-first with a marker: the excerpt's earliest lines
+first, then the memory notes' earliest lines, then the skills' last lines. Nothing named is dropped whole.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.llm import LLM, LLMResponse
+from bot.memory import MemoryStore
+from bot.prompts import BUDGET_CHARS_PER_TOKEN, PREMIUM_ROLE, budget_tokens, quote
+from bot.registry import Registry, SkillEntry
+from bot.tiers import Meter, premium_or_mid
+
+MIN_KEEP_TOKENS = 40
+PREMIUM_MAX_TOKENS = 4096
+
+
+@dataclass
+class Part:
+    kind: str          # skill | memory | excerpt
+    name: str
+    text: str
+    trimmed: int = 0   # lines trimmed
+
+    def render(self) -> str:
+        if self.kind == "skill":
+            return f"# Skill: {self.name}\n{self.text}"
+        if self.kind == "memory":
+            return quote("memory", self.text, name=self.name)
+        return quote("excerpt", self.text)
+
+
+@dataclass
+class PremiumPrompt:
+    system: str
+    messages: list[dict[str, Any]]
+    estimate: int                          # conservative token estimate of the whole input
+    budget: int
+    notes: list[str] = field(default_factory=list)
+
+
+def trim_head(text: str, max_tokens: int, budget: int) -> tuple[str, int]:
+    """Keep the latest lines that fit; a marker says how many earlier lines went."""
+    lines = text.splitlines()
+    kept: list[str] = []
+    used = budget_tokens("[… 000 earlier lines trimmed to fit the 00,000-token budget …]")
+    partial = False
+    for line in reversed(lines):
+        cost = budget_tokens(line) - 3
+        if used + cost > max_tokens:
+            if not kept:  # one huge line: keep its end
+                room = max(0, int((max_tokens - used) * BUDGET_CHARS_PER_TOKEN) - 8)
+                kept.append("…" + line[-room:] if room else "…")
+                partial = True
+            break
+        kept.append(line)
+        used += cost
+    kept.reverse()
+    dropped = len(lines) - len(kept) + partial
+    if dropped <= 0:
+        return text, 0
+    marker = f"[… {dropped} earlier line(s) trimmed to fit the {budget:,}-token budget …]"
+    return "\n".join([marker, *kept]), dropped
+
+
+def trim_tail(text: str, max_tokens: int, budget: int) -> tuple[str, int]:
+    """Keep the first lines that fit; a marker says how many later lines went."""
+    lines = text.splitlines()
+    kept: list[str] = []
+    used = budget_tokens("[… 000 later lines trimmed to fit the 00,000-token budget …]")
+    for line in lines:
+        cost = budget_tokens(line) - 3
+        if used + cost > max_tokens:
+            break
+        kept.append(line)
+        used += cost
+    dropped = len(lines) - len(kept)
+    if dropped <= 0:
+        return text, 0
+    return "\n".join([*kept, f"[… {dropped} later line(s) trimmed to fit the {budget:,}-token budget …]"]), dropped
+
+
+def build_prompt(*, task: str, skills: list[SkillEntry], memory: list[tuple[str, str]], excerpt: str,
+                 budget: int) -> PremiumPrompt:
+    parts = [Part("skill", s.name, s.body()) for s in skills]
+    parts += [Part("memory", name, body) for name, body in memory]
+    if excerpt.strip():
+        parts.append(Part("excerpt", "excerpt", excerpt.strip()))
+    task_text = f"Task:\n{task.strip()}"
+
+    def total() -> int:
+        system = PREMIUM_ROLE + "".join("\n\n" + p.render() for p in parts if p.kind == "skill")
+        user = "\n\n".join([*(p.render() for p in parts if p.kind != "skill"), task_text])
+        return budget_tokens(system) + budget_tokens(user) + 8
+
+    over = total() - budget
+    notes: list[str] = []
+    order = ([p for p in parts if p.kind == "excerpt"] + [p for p in parts if p.kind == "memory"]
+             + [p for p in reversed(parts) if p.kind == "skill"])
+    for part in order:
+        if over <= 0:
+            break
+        current = budget_tokens(part.text)
+        target = max(MIN_KEEP_TOKENS, current - over)
+        trim = trim_tail if part.kind == "skill" else trim_head
+        part.text, part.trimmed = trim(part.text, target, budget)
+        over = total() - budget
+        if part.trimmed:
+            where = "last" if part.kind == "skill" else "earliest"
+            notes.append(f"{part.kind} {part.name}: {part.trimmed} {where} line(s) trimmed")
+    if over > 0:  # the task alone is too big: keep its start and end
+        room = max(200, int((budget_tokens(task_text) - over) * BUDGET_CHARS_PER_TOKEN))
+        task_text = task_text[: room // 2] + "\n[… task trimmed to fit the budget …]\n" + task_text[-room // 2:]
+        notes.append("task trimmed")
+    system = PREMIUM_ROLE + "".join("\n\n" + p.render() for p in parts if p.kind == "skill")
+    user = "\n\n".join([*(p.render() for p in parts if p.kind != "skill"), task_text])
+    return PremiumPrompt(system, [{"role": "user", "content": user}], total(), budget, notes)
+
+
+class PremiumAgent:
+    def __init__(self, llm: LLM, registry: Registry, memory: MemoryStore | None, *, premium_model: str,
+                 mid_model: str, default_budget: int):
+        self.llm = llm
+        self.registry = registry
+        self.memory = memory
+        self.premium_model = premium_model
+        self.mid_model = mid_model
+        self.default_budget = default_budget
+
+    def budget_for(self, skills: list[SkillEntry]) -> int:
+        budgets = [s.budget_tokens for s in skills if s.budget_tokens]
+        return max(budgets) if budgets else self.default_budget
+
+    def prompt(self, *, task: str, skills: list[SkillEntry], memory: list[str], excerpt: str,
+               budget: int | None = None) -> PremiumPrompt:
+        notes = []
+        for name in memory:
+            note = self.memory.get(name) if self.memory else None
+            if note is not None:
+                notes.append((note.name, note.body))
+        return build_prompt(task=task, skills=skills, memory=notes, excerpt=excerpt,
+                            budget=budget or self.budget_for(skills))
+
+    def run(self, prompt: PremiumPrompt, meter: Meter, *, request_id: str | None, allow_premium: bool = True,
+            skipped: str = "") -> LLMResponse:
+        if prompt.notes:
+            meter.note(f"Premium context trimmed to fit {prompt.budget:,} tokens ({'; '.join(prompt.notes)}).")
+        return premium_or_mid(self.llm, meter, premium=self.premium_model, mid=self.mid_model,
+                              allow_premium=allow_premium, skipped=skipped, purpose="premium",
+                              system=prompt.system, messages=prompt.messages, max_tokens=PREMIUM_MAX_TOKENS,
+                              request_id=request_id)
