@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from bot.config import Settings
 from bot.ledger import Ledger, new_id, now_iso
+from bot.memory import MemoryStore, memory_command
 from bot.redact import Redactor, secret_values_from_env
 from bot.registry import ArgError, Registry, ScriptEntry, load_registry
 from bot.router import PreRouter, RouteDecision
@@ -121,6 +122,7 @@ class OpsBot:
         self.runner = Runner(self.registry, self.ledger, output_cap=settings.bot_output_cap_bytes,
                              environ=environ, redactor=self.redactor)
         self.router = PreRouter(self.registry)
+        self.memory = MemoryStore(settings.memory_dir, redactor=self.redactor)
         self.orchestrator = orchestrator
 
     # -- the pipeline ------------------------------------------------------------------------
@@ -145,6 +147,9 @@ class OpsBot:
         return reply
 
     def _dispatch(self, incoming: Incoming, request_id: str, started: float) -> Reply:
+        remembered = memory_command(self, incoming, request_id)   # remember/forget/recall: 0 tokens
+        if remembered is not None:
+            return remembered
         route = self.router.route(incoming.text)
         if route.tier == "script":
             decided_by = "command" if route.explicit else "pre-router"
