@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 
 import pytest
@@ -293,6 +294,7 @@ def test_cli_health_json(world, monkeypatch, capsys):
         monkeypatch.setenv(key, str(value))
     for key in ("SLACK_BOT_TOKEN", "ANTHROPIC_API_KEY"):
         monkeypatch.delenv(key, raising=False)
+    monkeypatch.setattr(logging.getLogger(), "_opsbot_configured", True, raising=False)   # keep capsys' stream out
     assert main(["health", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["status"] in ("ok", "warn") and len(report["checks"]) == 10

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -414,6 +415,8 @@ def cli_env(world, monkeypatch):
         monkeypatch.setenv(key, str(value))
     for key in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "ANTHROPIC_API_KEY", "BOT_HEARTBEAT_CHANNEL"):
         monkeypatch.delenv(key, raising=False)
+    # main() would attach a handler to capsys' stream, which is closed after the test (later logging breaks).
+    monkeypatch.setattr(logging.getLogger(), "_opsbot_configured", True, raising=False)
     return world
 
 
