@@ -65,9 +65,9 @@ LEASE_JOB_ID = "_scheduler_lease"
 HEARTBEAT = "heartbeat"
 MISFIRE_GRACE_S = 300               # a run missed by less than this (e.g. during a restart) still runs, once
 INTERRUPT_MARGIN = dt.timedelta(seconds=60)    # past its deadline + this, a "running" run is dead anywhere
-ALERT_MAX_ATTEMPTS = 5
+ALERT_MAX_ATTEMPTS = 12           # a failed alert post is retried with backoff: 30 s, 1 min, … 1 h (~7 h)
+ALERT_BACKOFF_MAX_S = 3600.0
 HEARTBEAT_TIMEOUT_S = 120.0
-SKILL_TIMEOUT_DEFAULT_S = 300.0
 MAX_WORKERS = 10
 
 Clock = Callable[[], dt.datetime]
@@ -310,6 +310,7 @@ class JobService:
         self.is_leader = False
         self._aps = None
         self._lock = threading.RLock()
+        self._alert_retry_at: dict[int, float] = {}      # alert id → monotonic time of the next attempt
         self.specs: dict[str, JobSpec] = {}
         if heartbeat:
             try:
@@ -654,10 +655,16 @@ class JobService:
         for alert in self.ledger.pending_alerts(ALERT_MAX_ATTEMPTS):
             if alert["channel"] and not self.delivers:
                 continue
+            if time.monotonic() < self._alert_retry_at.get(alert["id"], 0.0):
+                continue
             if not self.ledger.claim_alert(alert["id"]):
                 continue
             ok = self._post(alert["channel"], alert["text"])
             self.ledger.finish_alert(alert["id"], at=iso(self.clock()), error=None if ok else "post failed")
+            if not ok:
+                wait = min(ALERT_BACKOFF_MAX_S, 30.0 * 2 ** alert["attempts"])
+                self._alert_retry_at[alert["id"]] = time.monotonic() + wait
+                log.warning("alert %s for job %s not delivered; retry in %.0f s", alert["id"], alert["job"], wait)
             sent += ok
         return sent
 

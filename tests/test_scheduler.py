@@ -525,3 +525,29 @@ def test_failure_counting_matches_the_rule_for_any_sequence_of_outcomes(tmp_path
         assert len(ledger.alerts_for(job)) == alerts <= 1
 
     check()
+
+
+def test_an_alert_that_could_not_be_posted_is_retried_later_not_lost(world, monkeypatch):
+    class Flaky:
+        def __init__(self):
+            self.up, self.posts = False, []
+
+        def post(self, channel, text, blocks=None):
+            if not self.up:
+                raise ConnectionError("slack down")
+            self.posts.append((channel, text))
+
+    poster = Flaky()
+    service = world.service(poster=poster)
+    world.mode("flaky", "fail")
+    for _ in range(3):
+        service.run_now("flaky")
+    assert [a["status"] for a in service.ledger.alerts_for("flaky")] == ["failed"]
+    poster.up = True
+    service.tick(T0)
+    assert poster.posts == [] or all(c != "#alerts" for c, _ in poster.posts)    # backing off
+    monkeypatch.setattr(service, "_alert_retry_at", {})                            # … time passes
+    service.tick(T0)
+    service.tick(T0)
+    assert [c for c, _ in poster.posts].count("#alerts") == 1
+    assert [a["status"] for a in service.ledger.alerts_for("flaky")] == ["sent"]
