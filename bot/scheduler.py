@@ -399,9 +399,12 @@ class JobService:
             if state == "scheduled":
                 anchor = _parse(st.get("last_run_at"))
                 missed = self._missed(spec, st, now)
-                next_run = aps_next.get(name) or missed or self._next_fire(spec, now, anchor)
-                overdue = bool(missed and (now - missed).total_seconds() > self.misfire_grace_s
-                               and name not in running)
+                late = missed is not None and (now - missed).total_seconds() > self.misfire_grace_s
+                # A run missed by less than the grace time is due now; one missed by more is skipped
+                # (coalesced into the next slot) and the job is reported overdue until it runs again.
+                next_run = aps_next.get(name) or (missed if missed and not late
+                                                  else self._next_fire(spec, now, anchor))
+                overdue = late and name not in running
             jobs.append({
                 "name": name, "enabled": spec.registry_enabled and ledger_enabled, "state": state,
                 "consecutive_failures": st.get("consecutive_failures") or 0, "max_failures": spec.max_failures,

@@ -257,8 +257,9 @@ def test_a_run_missed_while_down_is_due_once_and_later_overdue(tmp_path):
     clock.now = T0 + dt.timedelta(minutes=2)                  # restarted today at 09:02
     job = service.job("daily")
     assert job["next_run"] == "2026-03-02T09:00:00.000+00:00" and not job["overdue"]
-    clock.now = T0 + dt.timedelta(minutes=30)                 # past the grace time: overdue
-    assert service.job("daily")["overdue"] is True
+    clock.now = T0 + dt.timedelta(minutes=30)                 # past the grace time: skipped, overdue
+    job = service.job("daily")
+    assert job["overdue"] is True and job["next_run"] == "2026-03-03T09:00:00.000+00:00"
 
 
 # -- the real APScheduler: no 4th run --------------------------------------------------------------------
@@ -551,3 +552,19 @@ def test_an_alert_that_could_not_be_posted_is_retried_later_not_lost(world, monk
     service.tick(T0)
     assert [c for c, _ in poster.posts].count("#alerts") == 1
     assert [a["status"] for a in service.ledger.alerts_for("flaky")] == ["sent"]
+
+
+def test_after_a_restart_missed_runs_are_coalesced_into_one_run_within_the_grace_time(tmp_path):
+    world = World(tmp_path, jobs=[{"name": "minutely", "schedule": "every 1m", "script": "test.ok"}])
+    service = world.service(heartbeat=False)
+    last = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=200)     # down for 3 slots (-140 s, -80 s, -20 s)
+    service.ledger.db.execute("UPDATE jobs SET last_run_at = ?, last_status = 'ok' WHERE name = 'minutely'",
+                              [last.isoformat(timespec="milliseconds")])
+    handle = start_scheduler(service.bot, service.settings, service=service)
+    try:
+        wait_until(lambda: world.runs("ok") >= 1, timeout=5)
+        time.sleep(0.3)
+        assert world.runs("ok") == 1                                  # one run, not three
+        assert [r["trigger"] for r in service.history("minutely")] == ["schedule"]
+    finally:
+        handle.shutdown()
