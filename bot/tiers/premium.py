@@ -113,7 +113,8 @@ def build_prompt(*, task: str, skills: list[SkillEntry], memory: list[tuple[str,
         over = total() - budget
         if part.trimmed:
             where = "last" if part.kind == "skill" else "earliest"
-            notes.append(f"{part.kind} {part.name}: {part.trimmed} {where} line(s) trimmed")
+            label = part.kind if part.kind == "excerpt" else f"{part.kind} {part.name}"
+            notes.append(f"{label}: {part.trimmed} {where} line(s) trimmed")
     if over > 0:  # the task alone is too big: keep its start and end
         room = max(200, int((budget_tokens(task_text) - over) * BUDGET_CHARS_PER_TOKEN))
         task_text = task_text[: room // 2] + "\n[… task trimmed to fit the budget …]\n" + task_text[-room // 2:]
