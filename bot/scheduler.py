@@ -777,7 +777,9 @@ class JobService:
 
     def _lease_tick(self) -> None:
         try:
-            self.tick()
+            with self._lock:                  # never re-take the lease after stop() released it
+                if self._aps is not None:
+                    self.tick()
         except Exception:
             log.exception("scheduler: lease tick failed")
 
@@ -847,12 +849,13 @@ class JobService:
 
     def stop(self, *, release: bool = True) -> None:
         """Stop scheduling; runs in flight finish on their threads. `release` hands the lease over now."""
-        aps, self._aps = self._aps, None
-        if aps is not None:
-            aps.shutdown(wait=False)
-        if release and self.is_leader:
-            self.ledger.release_lease(LEASE_NAME, self.holder)
-        self.is_leader = False
+        with self._lock:
+            aps, self._aps = self._aps, None
+            if aps is not None:
+                aps.shutdown(wait=False)
+            if release and self.is_leader:
+                self.ledger.release_lease(LEASE_NAME, self.holder)
+            self.is_leader = False
 
     # -- /ops jobs and /ops health -------------------------------------------------------------
 
