@@ -465,7 +465,7 @@ def test_shipped_jobs_registry_is_valid():
     registry = load_registry(ROOT / "registry", ROOT / "skills", ROOT / "scripts")
     job_problems = [p for p in registry.problems if "jobs.yaml" in p.file]
     assert job_problems == []
-    assert {"disk-report", "mrr-weekday", "failing-ci"} <= set(registry.jobs)
+    assert {"disk-report", "mrr-weekday", "failing-ci", "standup"} <= set(registry.jobs)
     assert "heartbeat" not in registry.jobs                    # built in, not in YAML
 
 
