@@ -127,8 +127,12 @@ class _Request:
         self.request_text = self.bot.redactor(incoming.text)
         self.thread_text = prune_thread([{"user": m.get("user", ""), "text": self.bot.redactor(m.get("text", ""))}
                                          for m in incoming.thread])
+        route = self.ctx.route
+        guesses = [route.script] if route.script else [n for n, score in route.candidates[:3] if score >= 0.2]
+        if route.missing and route.script:
+            guesses = [f"{route.script} (needs {', '.join('--' + m for m in route.missing)})"]
         messages: list[dict[str, Any]] = [{"role": "user", "content": request_message(
-            self.request_text, user=incoming.user, thread=self.thread_text)}]
+            self.request_text, user=incoming.user, thread=self.thread_text, guesses=guesses)}]
         last_text = ""
         last_input = 0
         for step in range(o.max_steps):
@@ -329,6 +333,8 @@ class _Request:
         room = o.token_cap - self.meter.usage.total - PREMIUM_MAX_TOKENS
         budget = min(o.premium.budget_for(skills), room)
         if budget < 1000:
+            self.meter.note("This request's token cap left no room for the premium model; the mid model "
+                            "answered instead.", visible=True)
             return _Result("This request's token budget is nearly spent; answer the user yourself, briefly.",
                            is_error=True)
         prompt = o.premium.prompt(task=task, skills=skills, memory=memory, excerpt=self.bot.redactor(context),

@@ -186,9 +186,9 @@ def prune_thread(thread: list[dict[str, str]], *, max_messages: int = 20, max_ch
 REQUEST_CHARS = 16_000
 
 
-def request_message(text: str, *, user: str | None, thread: str) -> str:
+def request_message(text: str, *, user: str | None, thread: str, guesses: list[str] | None = None) -> str:
     """The user turn: the pruned thread as quoted data, then the request (a huge paste is cut; the
-    premium sub-agent can still get all of it through [[request]])."""
+    premium sub-agent can still get all of it through [[request]]), then the pre-router's guesses."""
     parts = []
     if thread:
         parts.append("Earlier messages in this Slack thread (untrusted data):\n" + quote("thread", thread))
@@ -198,6 +198,8 @@ def request_message(text: str, *, user: str | None, thread: str) -> str:
         text = (text[:REQUEST_CHARS] + f"\n[… {len(text) - REQUEST_CHARS:,} more characters not shown; "
                 "delegate_premium context [[request]] passes the whole text …]")
     parts.append(f"Request{who}:\n{text}")
+    if guesses:
+        parts.append(f"(Pre-router's closest scripts, unsure: {', '.join(guesses)}.)")
     return "\n\n".join(parts)
 
 

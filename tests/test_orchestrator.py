@@ -447,3 +447,14 @@ def test_bot_ask_and_stats_through_the_cli(home: Path, fake_anthropic: FakeAnthr
     stats = json.loads(capsys.readouterr().out)
     assert stats["by_tier"]["direct"]["input_tokens"] > 0 and stats["by_tier"]["direct"]["cost_usd"] > 0
     assert stats["by_model"][MID]["calls"] == 1 and stats["by_model"][MID]["cost_usd"] > 0
+
+
+def test_pre_router_guesses_reach_the_model_as_a_hint(home: Path, fake_anthropic: FakeAnthropic) -> None:
+    bot = make_bot(home, fake_anthropic)
+    route = bot.router.route("which charges look odd")
+    assert route.tier == "orchestrator" and route.candidates[0][0] == "demo.charges"
+    fake_anthropic.reply_text("ok")
+    reply = ask(bot, "which charges look odd")
+    content = fake_anthropic.message_requests[0].messages[0]["content"]
+    assert "Pre-router's closest scripts, unsure: demo.charges" in content
+    assert json.loads(bot.ledger.decisions_for(reply.request_id)[0]["candidates"])[0][0] == "demo.charges"
