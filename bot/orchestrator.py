@@ -114,6 +114,12 @@ class _Request:
             return self._loop()
         except LLMError as exc:
             return self.unavailable(exc)
+        except Exception as exc:  # a bug of ours: still a reply, with the tokens already spent
+            log.exception("request %s: orchestrator failed", self.ctx.request_id)
+            self.decide("none", f"orchestrator error: {type(exc).__name__}")
+            self.meter.note(self.bot.redactor(f"{type(exc).__name__}: {exc}")[:300])
+            return self.reply(f"Sorry, something went wrong on my side ({type(exc).__name__}). It is logged as "
+                              f"request `{self.ctx.request_id}`. {SCRIPTS_STILL_WORK}", outcome="error")
 
     def _loop(self) -> Reply:
         o = self.o

@@ -458,3 +458,19 @@ def test_pre_router_guesses_reach_the_model_as_a_hint(home: Path, fake_anthropic
     content = fake_anthropic.message_requests[0].messages[0]["content"]
     assert "Pre-router's closest scripts, unsure: demo.charges" in content
     assert json.loads(bot.ledger.decisions_for(reply.request_id)[0]["candidates"])[0][0] == "demo.charges"
+
+
+def test_a_broken_tool_still_ends_with_a_reply_and_its_cost(home: Path, fake_anthropic: FakeAnthropic) -> None:
+    bot = make_bot(home, fake_anthropic)
+    (home / "skills").mkdir()
+    skill = home / "skills" / "gone" / "SKILL.md"
+    skill.parent.mkdir()
+    skill.write_text("---\nname: gone\ndescription: a skill whose file disappears\n---\nbody\n")
+    from bot.registry import SkillEntry
+
+    bot.registry.skills["gone"] = SkillEntry(name="gone", description="a skill whose file disappears", path=skill)
+    skill.unlink()                                           # body() now raises FileNotFoundError
+    fake_anthropic.reply_tool_use("load_skill", {"name": "gone"})
+    reply = ask(bot, "use the gone skill")
+    assert reply.outcome == "error" and "FileNotFoundError" in reply.text and reply.cost_usd > 0
+    assert decision(bot, reply.request_id)["tier"] == "direct"
