@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-EXIT_OK, EXIT_USAGE, EXIT_CONFIG, EXIT_UPSTREAM, EXIT_TIMEOUT = 0, 2, 3, 4, 5
+EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_CONFIG, EXIT_UPSTREAM, EXIT_TIMEOUT = 0, 1, 2, 3, 4, 5
 
 
 class UsageError(Exception):
@@ -151,6 +151,11 @@ class Script:
             return _fail(EXIT_UPSTREAM, f"{self.name}: {exc}")
         except KeyboardInterrupt:
             return _fail(130, f"{self.name}: interrupted")
+        except Exception as exc:  # an answer of a shape we did not expect, or a bug: no traceback in chat
+            if os.environ.get("OPSBOT_DEBUG"):
+                raise
+            return _fail(EXIT_INTERNAL, f"{self.name}: internal error: {type(exc).__name__}: {exc} "
+                                        "(set OPSBOT_DEBUG=1 for the traceback)")
         out.emit(args.json)
         return EXIT_OK
 

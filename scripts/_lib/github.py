@@ -28,18 +28,9 @@ class GitHubClient(ApiClient):
     """
 
     def request(self, method: str, path: str, **kwargs: Any) -> Response:
-        if re.match(r"^https?://", path, re.IGNORECASE):
-            # A Link header pointing at another host must not receive our token.
-            theirs, ours = urllib.parse.urlsplit(path), urllib.parse.urlsplit(self.base_url)
-            if (theirs.scheme.lower(), theirs.netloc.lower()) != (ours.scheme.lower(), ours.netloc.lower()):
-                raise ApiError(self.service, f"{method} {theirs.path}", None,
-                               f"refusing to follow a link to another host ({theirs.netloc})")
         try:
             return super().request(method, path, **kwargs)
         except ApiError as exc:
-            if exc.status in (403, 429) and "rate limit" in exc.detail.lower():
-                raise ApiError(self.service, exc.call, None,
-                               f"HTTP {exc.status}: rate limited by GitHub: {exc.detail}") from None
             if exc.status == 404 and "/repos/" in exc.call:
                 raise ApiError(self.service, exc.call, 404,
                                f"{exc.detail} (is the repo name right, and can GITHUB_TOKEN see it?)") from None

@@ -59,6 +59,8 @@ class Response:
     body: bytes
     call: str
     service: str
+    # Whether a URL belongs to the same service (set by ApiClient); next-page links must.
+    same_service: Callable[[str], bool] = lambda _url: True
 
     def json(self) -> Any:
         if not self.body.strip():
@@ -73,8 +75,13 @@ class Response:
 
     @property
     def link_next(self) -> str | None:
-        """The `rel="next"` URL of an RFC 8288 Link header (GitHub, Netlify, Sentry)."""
-        return parse_link_next(self.header("Link"))
+        """The `rel="next"` URL of an RFC 8288 Link header (GitHub, Netlify, Sentry). A link is data
+        from the response: one pointing at another host is refused, never followed."""
+        following = parse_link_next(self.header("Link"))
+        if following and re.match(r"^https?://", following, re.IGNORECASE) and not self.same_service(following):
+            raise ApiError(self.service, self.call, None, "refusing to follow a next-page link to another host "
+                           f"({urllib.parse.urlsplit(following).netloc})")
+        return following
 
 
 _LINK_RE = re.compile(r'<([^>]*)>([^<]*)')
@@ -121,7 +128,8 @@ def _error_detail(body: bytes) -> str:
         for key in ("message", "error_description", "error", "detail", "errorMessages", "errors", "msg"):
             value = data.get(key)
             if isinstance(value, dict):
-                value = value.get("message") or value.get("code") or json.dumps(value)
+                value = value.get("message") or value.get("code") or "; ".join(
+                    f"{k}: {v}" for k, v in value.items() if isinstance(v, str | int | float))
             if isinstance(value, list) and value:
                 value = "; ".join(str(v.get("message", v)) if isinstance(v, dict) else str(v) for v in value)
             if value:
@@ -129,13 +137,81 @@ def _error_detail(body: bytes) -> str:
     return text[:200]
 
 
+# Credentials never leave the service's own origin: not on a redirect, not to a next-page URL
+# that points elsewhere (a signed download URL on a storage host needs none and may reject them).
+SENSITIVE_HEADERS = ("authorization", "cookie", "apikey", "x-api-key", "private-token")
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urllib.parse.urlsplit(url)
+    return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
+
+
+def _same_service(url: str, base_url: str, domains: tuple[str, ...]) -> bool:
+    """The base URL's own origin, or a host under one of the service's declared domains."""
+    if _origin(url) == _origin(base_url):
+        return True
+    scheme, host, _ = _origin(url)
+    return scheme == "https" and any(host == d or host.endswith("." + d) for d in domains)
+
+
+def _without_credentials(headers: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in headers.items() if k.lower() not in SENSITIVE_HEADERS}
+
+
+class _SameOriginCredentials(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        domains = getattr(req, "credential_domains", ())
+        if new is not None and not _same_service(newurl, req.full_url, domains):
+            for name in list(new.headers):
+                if name.lower() in SENSITIVE_HEADERS:
+                    del new.headers[name]
+            for name in list(new.unredirected_hdrs):
+                if name.lower() in SENSITIVE_HEADERS:
+                    del new.unredirected_hdrs[name]
+        return new
+
+
+_OPENER = urllib.request.build_opener(_SameOriginCredentials)
+
+
+def _retry_after(response: Response) -> float | None:
+    """Retry-After (seconds or an HTTP date), else X-RateLimit-Reset (epoch seconds, GitHub)."""
+    retry_after = (response.header("Retry-After") or "").strip()
+    if retry_after:
+        try:
+            return max(float(retry_after), 0.0)
+        except ValueError:
+            try:
+                return max(email.utils.parsedate_to_datetime(retry_after).timestamp() - time.time(), 0.0)
+            except (TypeError, ValueError, IndexError):
+                return None
+    reset = (response.header("X-RateLimit-Reset") or "").strip()
+    if reset.isdigit() and response.header("X-RateLimit-Remaining") == "0":
+        return max(int(reset) - time.time(), 0.0)
+    return None
+
+
+def _rate_limited(response: Response) -> bool:
+    """429, or a 403 that is really a rate limit (GitHub's primary and secondary limits)."""
+    if response.status == 429:
+        return True
+    return response.status == 403 and (
+        response.header("Retry-After") is not None or response.header("X-RateLimit-Remaining") == "0")
+
+
 class ApiClient:
     """HTTP client for one service. Base URL from `<SERVICE>_API_URL` when set (tests, self-hosted)."""
 
     def __init__(self, service: str, base_url: str, *, bearer: str | None = None,
                  basic: tuple[str, str] | None = None, headers: dict[str, str] | None = None,
-                 timeout: float | None = None, retries: int | None = None):
+                 timeout: float | None = None, retries: int | None = None,
+                 credential_domains: tuple[str, ...] = ()):
+        """`credential_domains`: other hosts of the same service that must get the credentials too
+        (e.g. Zoom's recording downloads on zoom.us while the API is api.zoom.us)."""
         self.service = service
+        self.credential_domains = credential_domains
         self.base_url = base_url.rstrip("/")
         self.headers = {"User-Agent": USER_AGENT, "Accept": "application/json", **(headers or {})}
         if bearer:
@@ -173,6 +249,8 @@ class ApiClient:
         elif form is not None:
             data = urllib.parse.urlencode({k: v for k, v in form.items() if v is not None}, doseq=True).encode()
             all_headers["Content-Type"] = "application/x-www-form-urlencoded"
+        if not self._same_service(url):
+            all_headers = _without_credentials(all_headers)
         attempt = 0
         idempotent = method.upper() in IDEMPOTENT
         while True:
@@ -186,32 +264,40 @@ class ApiClient:
                     attempt += 1
                     continue
                 raise ApiError(self.service, call, None, f"connection failed: {exc}") from None
-            retryable = response.status == 429 or (response.status in RETRY_STATUSES and idempotent)
-            if retryable and attempt < self.retries:
-                time.sleep(self._wait(response, attempt))
+            limited = _rate_limited(response)
+            retryable = limited or (response.status in RETRY_STATUSES and idempotent)
+            wait = self._wait(response, attempt) if retryable and attempt < self.retries else None
+            if wait is not None:
+                time.sleep(wait)
                 attempt += 1
                 continue
             if 200 <= response.status < 300 or response.status in ok:
                 return response
             detail = _error_detail(response.body)
-            if response.status == 429:
-                detail = f"rate limited, gave up after {attempt + 1} attempts: {detail}"
+            if limited:
+                later = _retry_after(response)
+                when = f"asked to wait {later:.0f}s" if later and later > self.max_wait else \
+                    f"gave up after {attempt + 1} attempts"
+                detail = f"rate limited, {when}: {detail}"
+                if response.status == 403:  # a rate limit, not a credentials problem: say which
+                    raise ApiError(self.service, call, None, f"HTTP 403: {detail}")
             elif retryable:
                 detail = f"gave up after {attempt + 1} attempts: {detail}"
             raise ApiError(self.service, call, response.status, detail)
 
     def _send(self, method: str, url: str, data: bytes | None, headers: dict[str, str], call: str) -> Response:
         req = urllib.request.Request(url, data=data, headers=headers, method=method)
+        req.credential_domains = self.credential_domains  # read by the redirect handler
         timeout_msg = f"{self.service} {call}: no answer within {self.timeout:g}s"
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310 - http(s) only
-                return Response(resp.status, resp.headers, resp.read(), call, self.service)
+            with _OPENER.open(req, timeout=self.timeout) as resp:
+                return Response(resp.status, resp.headers, resp.read(), call, self.service, self._same_service)
         except urllib.error.HTTPError as exc:
             try:
                 body = exc.read() or b""
             except (OSError, http.client.HTTPException):
                 body = b""
-            return Response(exc.code, exc.headers, body, call, self.service)
+            return Response(exc.code, exc.headers, body, call, self.service, self._same_service)
         except TimeoutError:
             raise UpstreamTimeout(timeout_msg) from None
         except urllib.error.URLError as exc:
@@ -224,20 +310,16 @@ class ApiClient:
         except OSError as exc:
             raise ApiError(self.service, call, None, f"connection failed: {exc}") from None
 
-    def _wait(self, response: Response, attempt: int) -> float:
-        retry_after = (response.header("Retry-After") or "").strip()
-        if retry_after:
-            try:
-                seconds = float(retry_after)
-            except ValueError:
-                try:  # the HTTP-date form
-                    when = email.utils.parsedate_to_datetime(retry_after)
-                    seconds = when.timestamp() - time.time()
-                except (TypeError, ValueError, IndexError):
-                    seconds = None
-            if seconds is not None and seconds == seconds:  # not NaN
-                return min(max(seconds, 0.0), self.max_wait)
-        return self._backoff(attempt)
+    def _same_service(self, url: str) -> bool:
+        return _same_service(url, self.base_url, self.credential_domains)
+
+    def _wait(self, response: Response, attempt: int) -> float | None:
+        """Seconds to wait before retrying; None when the service asks for longer than max_wait
+        (retrying sooner would only be refused again)."""
+        seconds = _retry_after(response)
+        if seconds is None:
+            return self._backoff(attempt)
+        return seconds if seconds <= self.max_wait else None
 
     def _backoff(self, attempt: int) -> float:
         return min(self.backoff_base * (2 ** attempt) * (1 + random.random() / 2), self.max_wait)  # noqa: S311

@@ -49,7 +49,7 @@ def access_token() -> str:
 
 def client() -> ApiClient:
     """An API client holding a fresh Server-to-Server OAuth token."""
-    return ApiClient.for_service("zoom", API_URL, bearer=access_token())
+    return ApiClient.for_service("zoom", API_URL, bearer=access_token(), credential_domains=("zoom.us",))
 
 
 def paginate(api: ApiClient, path: str, key: str, params: dict[str, Any] | None = None,

@@ -511,7 +511,7 @@ def test_rate_limit_403_is_not_called_a_credentials_problem(httpserver, env):
         {"message": "API rate limit exceeded for user ID 1."}, status=403, headers={"X-RateLimit-Remaining": "0"})
     result = run_script("github.open-prs", env=env)
     assert result.code == 4
-    assert "rate limited by GitHub" in result.stderr and "credentials rejected" not in result.stderr
+    assert "rate limited" in result.stderr and "credentials rejected" not in result.stderr
 
 
 def test_unknown_repo_hint(httpserver, env):
@@ -526,4 +526,4 @@ def test_link_to_another_host_is_not_followed_with_the_token(httpserver, env):
         [pull(1, "x", "alice")], headers={"Link": '<https://evil.example/steal?page=2>; rel="next"'})
     result = run_script("github.open-prs", env=env)
     assert result.code == 4
-    assert "refusing to follow a link to another host (evil.example)" in result.stderr
+    assert "refusing to follow a next-page link to another host (evil.example)" in result.stderr

@@ -509,3 +509,88 @@ def test_script_missing_credentials_reported_before_missing_env_fallback_flag(ca
     monkeypatch.setenv("ACME_TOKEN", "t")
     code, _, err = run(make_script(env=["ACME_TOKEN"]), lambda a, o: None, [], capsys)
     assert code == 2 and "--repo is required" in err
+
+
+# --- credentials stay with their origin --------------------------------------------------------------
+
+
+@pytest.fixture
+def other_server():
+    from pytest_httpserver import HTTPServer
+
+    server = HTTPServer(host="127.0.0.1", port=0)
+    server.start()
+    yield server
+    server.clear()
+    server.stop()
+
+
+def test_credentials_are_not_sent_across_a_redirect_to_another_origin(httpserver, other_server):
+    other_server.expect_request("/signed/file.vtt").respond_with_data("WEBVTT")
+    httpserver.expect_request("/v1/download").respond_with_data(
+        "", status=302, headers={"Location": other_server.url_for("/signed/file.vtt")})
+    api = client(httpserver, bearer="s3cr3t-token", headers={"apikey": "k3y-value"})
+    response = api.request("GET", "/v1/download")
+    assert response.body == b"WEBVTT"
+    sent = other_server.log[0][0].headers
+    assert "Authorization" not in sent and "apikey" not in sent
+    assert httpserver.log[0][0].headers["Authorization"] == "Bearer s3cr3t-token"
+
+
+def test_same_origin_redirect_keeps_credentials(httpserver):
+    httpserver.expect_request("/v1/old").respond_with_data("", status=301, headers={"Location": "/v1/new"})
+    httpserver.expect_request("/v1/new").respond_with_json({"ok": True})
+    assert client(httpserver, bearer="s3cr3t-token").get("/v1/old") == {"ok": True}
+    assert httpserver.log[1][0].headers["Authorization"] == "Bearer s3cr3t-token"
+
+
+def test_a_next_page_link_to_another_host_is_refused(httpserver, other_server):
+    httpserver.expect_request("/v1/items").respond_with_json(
+        [1, 2], headers={"Link": f'<{other_server.url_for("/page2")}>; rel="next"'})
+    api = client(httpserver, bearer="s3cr3t-token")
+    with pytest.raises(ApiError, match="refusing to follow a next-page link to another host"):
+        list(api.paginate("/v1/items", next_page=link_header_next))
+    assert other_server.log == []
+
+
+def test_a_rate_limit_longer_than_max_wait_gives_up_at_once(httpserver):
+    httpserver.expect_request("/v1/things").respond_with_json(
+        {"message": "slow down"}, status=429, headers={"Retry-After": "3600"})
+    with pytest.raises(ApiError, match="rate limited, asked to wait 3600s"):
+        client(httpserver).get("/v1/things")
+    assert len(httpserver.log) == 1
+
+
+def test_a_403_rate_limit_is_retried_and_not_called_a_credentials_problem(httpserver):
+    httpserver.expect_ordered_request("/v1/things").respond_with_json(
+        {"message": "API rate limit exceeded"}, status=403, headers={"X-RateLimit-Remaining": "0",
+                                                                      "Retry-After": "0"})
+    httpserver.expect_ordered_request("/v1/things").respond_with_json({"ok": True})
+    assert client(httpserver).get("/v1/things") == {"ok": True}
+    httpserver.clear()
+    httpserver.expect_request("/v1/things").respond_with_json(
+        {"message": "API rate limit exceeded"}, status=403, headers={"X-RateLimit-Remaining": "0"})
+    with pytest.raises(ApiError) as err:
+        client(httpserver, retries=1).get("/v1/things")
+    assert "rate limited" in str(err.value) and "credentials" not in str(err.value)
+
+
+def test_jira_style_field_errors_read_as_text(httpserver):
+    httpserver.expect_request("/v1/issue", method="POST").respond_with_json(
+        {"errorMessages": [], "errors": {"issuetype": "Specify a valid issue type"}}, status=400)
+    with pytest.raises(ApiError) as err:
+        client(httpserver).post("/v1/issue", {})
+    assert "issuetype: Specify a valid issue type" in str(err.value)
+
+
+def test_an_unexpected_exception_exits_1_without_a_traceback(capsys, monkeypatch):
+    monkeypatch.delenv("OPSBOT_DEBUG", raising=False)
+    script = Script("demo.shape", "demo")
+
+    def run(args, out):
+        return {}["missing"]
+
+    assert script.run(run, []) == 1
+    err = capsys.readouterr().err
+    assert "demo.shape: internal error: KeyError: 'missing'" in err
+    assert "Traceback" not in err

@@ -18,6 +18,14 @@ SID = "AC" + "0" * 31 + "1"
 TOKEN = "twilio-token"
 BASE = f"/2010-04-01/Accounts/{SID}"
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_now():
+    """Relative times ("2m ago") are computed by the script against the real clock: anchor the
+    fake data to the clock when each test starts, not when the module was imported."""
+    global NOW
+    NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 BASIC = "Basic " + base64.b64encode(f"{SID}:{TOKEN}".encode()).decode()
 
 
