@@ -14,6 +14,14 @@ from tests.scripts.harness import run_script
 
 KEY = "sk_test_opsbot"
 NOW = int(time.time())
+
+
+@pytest.fixture(autouse=True)
+def _fresh_now():
+    """Relative times ("2m ago") are computed by the script against the real clock: anchor the
+    fake data to the clock when each test starts, not when the module was imported."""
+    global NOW
+    NOW = int(time.time())
 DAY = 86400
 
 
