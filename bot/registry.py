@@ -92,9 +92,11 @@ class ArgSpec(_Strict):
                         return False
                     raise ValueError
                 case "enum":
-                    if str(raw) not in self.choices:
+                    # Case-insensitive: the router matches text case-insensitively ("mx records").
+                    match = next((c for c in self.choices if c.lower() == str(raw).lower()), None)
+                    if match is None:
                         raise ValueError(f"expected one of: {', '.join(self.choices)}")
-                    return str(raw)
+                    return match
                 case "url":
                     parsed = urlparse(str(raw))
                     if parsed.scheme not in {"http", "https"} or not parsed.netloc:
@@ -313,6 +315,9 @@ class ScriptEntry(_Strict):
         return f"{self.name}{marker}: {self.summary}"
 
 
+BUILT_IN_JOBS = frozenset({"heartbeat"})
+
+
 class JobEntry(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     schedule: str
@@ -327,6 +332,13 @@ class JobEntry(_Strict):
     max_failures: int = Field(3, ge=1, le=100)
     alert_to: str | None = None
     description: str = ""
+
+    @field_validator("name")
+    @classmethod
+    def _not_built_in(cls, name: str) -> str:
+        if name in BUILT_IN_JOBS:
+            raise ValueError(f"{name!r} is a built-in job; configure it with BOT_HEARTBEAT_* settings")
+        return name
 
     @model_validator(mode="after")
     def _one_target(self) -> JobEntry:

@@ -74,6 +74,7 @@ def test_bad_yaml_and_bad_job_references(tmp_path):
         {"name": "nightly", "schedule": "0 3 * * *", "script": "demo.missing"},
         {"name": "bad-cron", "schedule": "every day", "script": "demo.echo"},
         {"name": "bad-args", "schedule": "every 5m", "script": "demo.echo", "args": {"nope": 1}},
+        {"name": "heartbeat", "schedule": "every 5m", "script": "demo.echo"},
     ])
     (tmp_path / "registry" / "broken.yaml").write_text("scripts: [\n")
     problems = {(p.file, p.entry, p.field) for p in load_registry(tmp_path / "registry").problems}
@@ -81,6 +82,7 @@ def test_bad_yaml_and_bad_job_references(tmp_path):
     assert ("registry/test.yaml", "nightly", "script") in problems
     assert ("registry/test.yaml", "bad-cron", "schedule") in problems
     assert ("registry/test.yaml", "bad-args", "args") in problems
+    assert ("registry/test.yaml", "heartbeat", "name") in problems
 
 
 def test_skill_front_matter_problems(tmp_path):
@@ -123,6 +125,7 @@ def test_args_are_typed_and_usage_is_shown():
         entry.validate_args({"limit": "3"})
     assert "missing required argument --url" in str(err.value)
     assert "usage: `demo.x [--limit <int>] --url <url>" in err.value.usage
+    assert entry.validate_args({"url": "https://x.io", "level": "HIGH"})["level"] == "high"
     for bad in ({"url": "ftp://x"}, {"url": "https://x", "level": "mid"}, {"url": "https://x", "since": "soon"},
                 {"url": "https://x", "limit": "3.5"}, {"url": "https://x", "colour": "red"}):
         with pytest.raises(ArgError):
