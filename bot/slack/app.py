@@ -1,0 +1,495 @@
+"""SlackBot: the Bolt App in front of the OpsBot pipeline.
+
+Fast ack: every listener only looks at the payload and hands the work to a bounded worker pool we own,
+so the ack goes back as soon as Bolt's dispatch returns (process_before_response=True: no trip through
+Bolt's own executor, and no 10 ms polling for the ack of commands and actions). The work — Web API
+calls, the pipeline, the script — happens on the pool, and every request ends with a reply in the
+thread, even when something fails on the way.
+
+Exactly once: a global middleware claims each delivery in the ledger (`event_id` for events,
+`trigger_id` for slash commands and button clicks) with an INSERT OR IGNORE that is atomic across
+threads, processes and restarts; a delivery whose key is taken (Slack's retries, duplicates, the same
+event at a second replica) is acked and dropped. A user message can also arrive twice under different
+event ids (`app_mention` and `message` for the same post), so conversation work claims the message
+itself (`channel:ts`) too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+import logging
+import re
+import threading
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from slack_bolt import App, BoltResponse
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from bot.app import Incoming, OpsBot, PendingConfirmation, Reply
+from bot.ledger import new_id, now_iso
+from bot.slack import blocks as bk
+from bot.slack.directory import GroupDirectory, ThreadTracker
+from bot.slack.ratelimit import UserRateLimiter
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WORKERS = 16
+PROGRESS_REACTION = "hourglass_flowing_sand"
+PROGRESS_AFTER_S = 0.5          # answers faster than this get no reaction at all (no flicker)
+THREAD_CONTEXT_MESSAGES = 20
+THREAD_MESSAGE_CHARS = 2000
+PROCESSED_EVENTS_KEEP_S = 2 * 86_400   # Slack retries for about an hour; keep claims for two days
+FEEDBACK_REACTIONS = {"+1": "up", "thumbsup": "up", "-1": "down", "thumbsdown": "down"}
+MESSAGE_SUBTYPES = {None, "file_share", "thread_broadcast"}   # user posts; edits, joins, bots are not
+
+GENERIC_FAILURE = (":warning: Sorry, something went wrong on my side and I could not finish this. "
+                   "It is logged as `{ref}`; try again, or ask an admin to look it up.")
+
+
+def dedupe_key(body: dict[str, Any]) -> str | None:
+    """What makes a delivery unique: the event id, or the trigger id of a command or click."""
+    if body.get("type") == "event_callback" and body.get("event_id"):
+        return f"slack:event:{body['event_id']}"
+    if body.get("trigger_id") and (body.get("command") or body.get("type") in (
+            "block_actions", "shortcut", "message_action", "view_submission")):
+        return f"slack:trigger:{body['trigger_id']}"
+    return None
+
+
+class _Progress:
+    """An :hourglass: on the user's message once the work takes longer than `after_s`; removed at the end."""
+
+    def __init__(self, sb: SlackBot, channel: str, ts: str, after_s: float):
+        self.sb, self.channel, self.ts = sb, channel, ts
+        self._cond = threading.Condition()
+        self._state = "waiting"          # waiting → adding → added | failed; done
+        self._timer: threading.Timer | None = None
+        if after_s <= 0:
+            self._fire()
+        else:
+            self._timer = threading.Timer(after_s, self._fire)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _fire(self) -> None:
+        with self._cond:
+            if self._state != "waiting":
+                return
+            self._state = "adding"
+        ok = self.sb._react("add", self.channel, self.ts)
+        with self._cond:
+            self._state = "added" if ok else "failed"
+            self._cond.notify_all()
+
+    def done(self) -> None:
+        with self._cond:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._cond.wait_for(lambda: self._state != "adding", timeout=10)
+            added, self._state = self._state == "added", "done"
+        if added:
+            self.sb._react("remove", self.channel, self.ts)
+
+
+class SlackBot:
+    """Bolt listeners → worker pool → OpsBot → Block Kit replies. `app` is the slack_bolt App."""
+
+    def __init__(self, bot: OpsBot, client: WebClient, *, signing_secret: str | None = None,
+                 workers: int = DEFAULT_WORKERS, rate_per_min: int | None = None, jobs: Any = None,
+                 progress_after_s: float = PROGRESS_AFTER_S, group_ttl_s: float = 300.0,
+                 sweep_every_s: float = 30.0):
+        self.bot = bot
+        self.client = client
+        self.ledger = bot.ledger
+        self.redact = bot.redactor
+        self.jobs = jobs                     # a JobService for /ops jobs and /ops health, when there is one
+        self.progress_after_s = progress_after_s
+        self.sweep_every_s = sweep_every_s
+        auth = client.auth_test()
+        self.bot_user_id: str = auth["user_id"]
+        self.bot_id: str | None = auth.get("bot_id")
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="opsbot-slack")
+        self.limiter = UserRateLimiter(rate_per_min or bot.settings.bot_user_rate_per_min)
+        self.groups = GroupDirectory(client, self._watched_groups(), ttl_s=group_ttl_s)
+        self.threads = ThreadTracker(client, self.bot_user_id, self.bot_id)
+        self.metrics: Counter[str] = Counter()
+        self._metrics_lock = threading.Lock()
+        self._inflight = 0
+        self._idle = threading.Condition()
+        self._stop = threading.Event()
+        self._sweeper: threading.Thread | None = None
+        self._mention_re = re.compile(rf"<@{re.escape(self.bot_user_id)}(?:\|[^>]*)?>")
+
+        from bot.slack.commands import Commands
+
+        self.commands = Commands(self)
+        self.app = self._build_app(signing_secret)
+
+    # -- the Bolt app ----------------------------------------------------------------------------
+
+    def _build_app(self, signing_secret: str | None) -> App:
+        app = App(client=self.client, signing_secret=signing_secret or "", process_before_response=True,
+                  logger=logging.getLogger("bot.slack.bolt"))
+        app.middleware(self._exactly_once)
+        app.event("app_mention")(self._on_mention)
+        app.event("message")(self._on_message)
+        app.event("reaction_added")(self._on_reaction)
+        app.event(re.compile(".*"))(self._ignore)          # ack whatever else the app is subscribed to
+        app.command("/run")(self.commands.on_run)
+        app.command("/ops")(self.commands.on_ops)
+        app.action(bk.CONFIRM_ACTION)(self._on_confirm)
+        app.action(bk.CANCEL_ACTION)(self._on_cancel)
+        app.action(bk.WHY_ACTION)(self._on_why)
+        app.error(self._on_error)
+        return app
+
+    def _exactly_once(self, body: dict, next: Callable[[], None]) -> BoltResponse | None:  # noqa: A002
+        key = dedupe_key(body)
+        if key is None or self.ledger.claim_event(key):
+            self.count("accepted" if key else "unkeyed")
+            return next()
+        self.count("duplicates")
+        log.info("dropped a duplicate delivery %s", key)
+        return BoltResponse(status=200, body="")
+
+    def _ignore(self) -> None:
+        return None
+
+    def _on_error(self, error: Exception) -> None:
+        log.error("bolt listener error: %s", self.redact(f"{type(error).__name__}: {error}")[:300])
+
+    # -- plumbing --------------------------------------------------------------------------------
+
+    def count(self, name: str, n: int = 1) -> None:
+        with self._metrics_lock:
+            self.metrics[name] += n
+
+    def enqueue(self, fn: Callable[..., Any], *args: Any) -> None:
+        with self._idle:
+            self._inflight += 1
+        self.pool.submit(self._guarded, fn, *args)
+
+    def _guarded(self, fn: Callable[..., Any], *args: Any) -> None:
+        try:
+            fn(*args)
+        except Exception as exc:  # the worker's own safety net: the task already replied or logged
+            log.error("slack task %s failed: %s", getattr(fn, "__name__", fn),
+                      self.redact(f"{type(exc).__name__}: {exc}")[:300])
+        finally:
+            with self._idle:
+                self._inflight -= 1
+                self._idle.notify_all()
+
+    def drain(self, timeout: float = 10.0) -> bool:
+        """Wait until no task is queued or running (tests, benchmarks, shutdown)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._inflight == 0, timeout)
+
+    def start(self) -> SlackBot:
+        """Background upkeep: expire confirmations, forget old delivery claims."""
+        if self._sweeper is None:
+            self._sweeper = threading.Thread(target=self._sweep_loop, name="opsbot-slack-sweeper", daemon=True)
+            self._sweeper.start()
+        return self
+
+    def _sweep_loop(self) -> None:
+        while not self._stop.wait(self.sweep_every_s):
+            try:
+                self.sweep()
+            except Exception as exc:
+                log.warning("sweep failed: %s", type(exc).__name__)
+
+    def sweep(self) -> dict[str, int]:
+        expired = self.bot.expire_confirmations()
+        cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=PROCESSED_EVENTS_KEEP_S)
+        before = cutoff.isoformat(timespec="milliseconds")
+        pruned = self.ledger.db.execute("DELETE FROM processed_events WHERE created_at < ? AND key LIKE 'slack:%'",
+                                        [before]).rowcount
+        return {"expired": expired, "pruned": pruned}
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop taking work, finish what is running (up to `timeout`)."""
+        self._stop.set()
+        self.drain(timeout)
+        self.pool.shutdown(wait=False, cancel_futures=False)
+
+    def _watched_groups(self) -> set[str]:
+        return {g for entry in self.bot.registry.scripts.values() for g in entry.allowed.groups}
+
+    def _react(self, how: str, channel: str, ts: str) -> bool:
+        try:
+            if how == "add":
+                self.client.reactions_add(channel=channel, timestamp=ts, name=PROGRESS_REACTION)
+            else:
+                self.client.reactions_remove(channel=channel, timestamp=ts, name=PROGRESS_REACTION)
+            return True
+        except (SlackApiError, SlackClientError) as exc:
+            log.info("reactions.%s failed: %s", how, type(exc).__name__)
+            return False
+
+    def clean_text(self, text: str) -> str:
+        """The user's words: the bot's mention removed, Slack's &amp;/&lt;/&gt; escapes undone."""
+        text = self._mention_re.sub(" ", text or "")
+        return html.unescape(re.sub(r"[ \t]+", " ", text)).strip()
+
+    def incoming(self, text: str, *, user: str | None, channel: str | None, event_id: str | None = None,
+                 thread_ts: str | None = None, thread: list[dict[str, str]] | None = None) -> Incoming:
+        """A pipeline request for the requesting Slack user (their groups for the ACL, never the bot's)."""
+        return Incoming(text, user=user, channel=channel, source="slack", event_id=event_id, thread_ts=thread_ts,
+                        thread=thread or [], user_groups=self.groups.groups_of(user))
+
+    # -- conversations: mentions, DMs, threads the bot is in ---------------------------------------
+
+    def _on_mention(self, body: dict, event: dict) -> None:
+        self.count("events")
+        self.enqueue(self._converse, event, body.get("event_id"), "mention")
+
+    def _on_message(self, body: dict, event: dict) -> None:
+        self.count("events")
+        if event.get("subtype") not in MESSAGE_SUBTYPES or event.get("bot_id") or not event.get("user"):
+            return
+        if event.get("user") == self.bot_user_id:
+            return
+        channel, ts, thread_ts = event.get("channel", ""), event.get("ts"), event.get("thread_ts")
+        if event.get("channel_type") == "im" or channel.startswith("D"):
+            self.enqueue(self._converse, event, body.get("event_id"), "dm")
+        elif thread_ts and thread_ts != ts:
+            if self._mention_re.search(event.get("text") or ""):
+                return                        # the app_mention event for the same post answers it
+            if self.threads.known(channel, thread_ts) is False:
+                return                        # recently checked: the bot is not in this thread
+            self.enqueue(self._converse, event, body.get("event_id"), "thread")
+
+    def _converse(self, event: dict, event_id: str | None, kind: str) -> None:
+        channel, ts, user = event["channel"], event["ts"], event.get("user")
+        thread_ts = event.get("thread_ts") or ts
+        context: list[dict[str, str]] = []
+        if event.get("thread_ts") and event["thread_ts"] != ts:
+            messages = self.threads.fetch(channel, thread_ts)
+            joined = self.threads.participates(channel, thread_ts, messages)
+            if kind == "thread" and not joined:
+                return
+            context = self._thread_context(messages, ts)
+        if not self.ledger.claim_event(f"slack:msg:{channel}:{ts}"):
+            self.count("duplicates")              # the same post as both app_mention and message
+            return
+        self.threads.mark(channel, thread_ts)
+        text = self.clean_text(event.get("text") or "")
+        if text.lower() in ("", "help", "?", "hi", "hello"):
+            help_text = self.commands.help_text(user, channel)
+            self._post(channel, thread_ts, bk.fallback(help_text), bk.mrkdwn_blocks(help_text))
+            return
+        incoming = self.incoming(text, user=user, channel=channel, event_id=event_id, thread_ts=thread_ts,
+                                 thread=context)
+        self.answer(incoming, channel=channel, thread_ts=thread_ts, progress_ts=ts)
+
+    def _thread_context(self, messages: list[dict], current_ts: str) -> list[dict[str, str]]:
+        earlier = [m for m in messages if float(m.get("ts", 0)) < float(current_ts) and (m.get("text") or "").strip()]
+        out = []
+        for m in earlier[-THREAD_CONTEXT_MESSAGES:]:
+            who = "opsbot" if self.threads.is_bot(m) else (m.get("user") or "someone")
+            text = self.redact(self.clean_text(m.get("text") or ""))[:THREAD_MESSAGE_CHARS]
+            out.append({"user": who, "text": text})
+        return out
+
+    def answer(self, incoming: Incoming, *, channel: str, thread_ts: str | None, progress_ts: str | None = None,
+               respond: Callable[..., Any] | None = None, via: str | None = None) -> Reply | None:
+        """Run one request through the pipeline and deliver the reply; any failure still ends in a reply."""
+        progress = _Progress(self, channel, progress_ts, self.progress_after_s) if progress_ts else None
+        reply: Reply | None = None
+        try:
+            reply = self._rate_limited(incoming) or self.bot.handle(incoming)
+            self.count("runs")
+            self.deliver(reply, channel=channel, thread_ts=thread_ts, user=incoming.user, respond=respond, via=via)
+            return reply
+        except Exception as exc:
+            self.fail(exc, channel=channel, thread_ts=thread_ts, user=incoming.user,
+                      request_id=reply.request_id if reply else None, respond=respond)
+            return reply
+        finally:
+            if progress is not None:
+                progress.done()
+
+    def _rate_limited(self, incoming: Incoming) -> Reply | None:
+        """LLM-bound requests are limited per user; script-tier answers are not."""
+        if self.bot.orchestrator is None or self.bot.router.route(incoming.text).tier == "script":
+            return None
+        wait = self.limiter.take(incoming.user)
+        if wait <= 0:
+            return None
+        self.count("rate_limited")
+        rid = self.ledger.start_request(source="slack", text=self.redact(incoming.text), user=incoming.user,
+                                        channel=incoming.channel, event_id=incoming.event_id,
+                                        thread_ts=incoming.thread_ts)
+        self.ledger.record_decision(rid, tier="none", decided_by="rate-limit",
+                                    reason=f"over {self.limiter.per_minute} LLM requests per minute for this user")
+        self.ledger.finish_request(rid, "refused", error="rate limited")
+        text = (f":snail: You're asking faster than I can think: I take up to {self.limiter.per_minute} "
+                f"questions a minute per person that need the LLM. Try again in about {max(1, round(wait))} s. "
+                "Scripts still answer right away, e.g. `/run <script>` (see `/ops scripts`).")
+        return Reply(text, rid, outcome="refused", decided_by="rate-limit")
+
+    # -- replies -----------------------------------------------------------------------------------
+
+    def _post(self, channel: str, thread_ts: str | None, text: str, blocks: list[dict] | None = None) -> str:
+        response = self.client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text, blocks=blocks,
+                                                unfurl_links=False, unfurl_media=False)
+        return response["ts"]
+
+    def deliver(self, reply: Reply, *, channel: str, thread_ts: str | None, user: str | None,
+                respond: Callable[..., Any] | None = None, via: str | None = None, public: bool = True) -> None:
+        """A confirmation prompt (ephemeral, to the requester), a refusal (ephemeral for commands),
+        or the answer in the thread (long output as a file)."""
+        if reply.confirmation is not None:
+            blocks = bk.confirmation_blocks(reply, reply.confirmation)
+            text = bk.fallback(f"Confirm to run {reply.confirmation.command()}")
+            if respond is not None:
+                respond(response_type="ephemeral", text=text, blocks=blocks)
+            else:
+                self.client.chat_postEphemeral(channel=channel, user=user, thread_ts=thread_ts, text=text,
+                                               blocks=blocks)
+            return
+        if respond is not None and (reply.outcome == "refused" or not public):
+            respond(response_type="ephemeral", text=bk.fallback(reply.text), blocks=bk.mrkdwn_blocks(reply.text))
+            return
+        self.post_reply(reply, channel=channel, thread_ts=thread_ts, requested_by=user if via else None, via=via,
+                        respond=respond)
+
+    def post_reply(self, reply: Reply, *, channel: str, thread_ts: str | None, requested_by: str | None = None,
+                   via: str | None = None, respond: Callable[..., Any] | None = None) -> str | None:
+        """The answer with its context line and Why? button; records reply_ts for 👍/👎."""
+        long = bk.is_long(reply)
+        if long:
+            content = self.redact(reply.artifact.content if reply.artifact else reply.text)
+            filename = reply.artifact.filename if reply.artifact else f"opsbot-{reply.request_id}.txt"
+            body = bk.long_summary(reply, filename, content)
+        else:
+            body = reply.text
+        blocks = bk.answer_blocks(reply, body=body, requested_by=requested_by, via=via)
+        try:
+            ts = self._post(channel, thread_ts, bk.fallback(body), blocks)
+        except SlackApiError as exc:
+            # e.g. a slash command in a channel the bot is not in: the response_url still works
+            if respond is None or exc.response.get("error") not in ("not_in_channel", "channel_not_found"):
+                raise
+            respond(response_type="in_channel", text=bk.fallback(body), blocks=blocks)
+            return None
+        self.ledger.set_reply_ts(reply.request_id, ts)
+        self.threads.mark(channel, thread_ts or ts)
+        self.count("replies")
+        if long:
+            try:
+                self.client.files_upload_v2(channel=channel, thread_ts=thread_ts or ts, filename=filename,
+                                            title=filename, content=content)
+                self.count("files")
+            except (SlackApiError, SlackClientError) as exc:
+                log.warning("file upload for %s failed: %s", reply.request_id, type(exc).__name__)
+                self._post(channel, thread_ts or ts,
+                           f"I could not attach the full output (request `{reply.request_id}`); "
+                           "the preview above is all I can show.")
+        return ts
+
+    def fail(self, exc: BaseException, *, channel: str, thread_ts: str | None, user: str | None = None,
+             request_id: str | None = None, respond: Callable[..., Any] | None = None) -> None:
+        """Say in the thread that it failed, with a reference, never internals or secrets."""
+        ref = request_id or new_id()
+        self.count("failures")
+        log.error("request %s failed in Slack delivery: %s", ref,
+                  self.redact(f"{type(exc).__name__}: {exc}")[:300])
+        if request_id:
+            try:
+                self.ledger.finish_request(request_id, "error",
+                                           error=self.redact(f"slack delivery: {type(exc).__name__}")[:200])
+            except Exception:  # the ledger itself may be what failed
+                pass
+        text = GENERIC_FAILURE.format(ref=ref)
+        try:
+            if respond is not None:
+                respond(response_type="ephemeral", text=text)
+            else:
+                self._post(channel, thread_ts, text)
+        except Exception as again:
+            log.error("could not tell the user about %s either: %s", ref, type(again).__name__)
+
+    # -- buttons -----------------------------------------------------------------------------------
+
+    def _on_confirm(self, ack: Callable, body: dict, respond: Callable) -> None:
+        ack()
+        self.enqueue(self._resolve, body, True, respond)
+
+    def _on_cancel(self, ack: Callable, body: dict, respond: Callable) -> None:
+        ack()
+        self.enqueue(self._resolve, body, False, respond)
+
+    def _on_why(self, ack: Callable, body: dict, respond: Callable) -> None:
+        ack()
+        self.enqueue(self._why, body, respond)
+
+    def _resolve(self, body: dict, approve: bool, respond: Callable) -> None:
+        confirmation_id = (body.get("actions") or [{}])[0].get("value") or ""
+        user = (body.get("user") or {}).get("id")
+        clicked_in = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+        rows = list(self.ledger.db["confirmations"].rows_where("id = ?", [confirmation_id]))
+        if not rows:
+            respond(response_type="ephemeral", replace_original=False, text="That confirmation no longer exists.")
+            return
+        row = rows[0]
+        request = self.ledger.get_request(row["request_id"]) or {}
+        channel = request.get("channel") or row.get("channel") or clicked_in
+        thread_ts = request.get("thread_ts")
+        command = PendingConfirmation(row["id"], row["script"], json.loads(row["args"] or "{}"), row["user"],
+                                      row["expires_at"]).command()
+        requester = user == row["user"]
+        live = dt.datetime.fromisoformat(row["expires_at"]) > dt.datetime.now(dt.UTC)
+        if requester and approve and row["status"] == "pending" and live:
+            respond(replace_original=True, text=f":hourglass_flowing_sand: Running `{command}`…")
+        incoming = self.incoming("", user=user, channel=channel, thread_ts=thread_ts)
+        try:
+            reply = self.bot.resolve_confirmation(confirmation_id, incoming, approve)
+        except Exception as exc:
+            self.fail(exc, channel=channel, thread_ts=thread_ts, user=user, request_id=row["request_id"],
+                      respond=respond)
+            return
+        self.count("confirmations_" + ("approved" if approve else "cancelled") if requester else "confirmations_refused")
+        if not requester:      # someone else's click: tell them, leave the prompt to the requester
+            respond(response_type="ephemeral", replace_original=False, text=reply.text)
+            return
+        if reply.outcome in ("ok", "error", "timeout"):
+            respond(replace_original=True, text=f":white_check_mark: <@{user}> confirmed `{command}`.")
+            try:
+                self.post_reply(reply, channel=channel, thread_ts=thread_ts, requested_by=user, via="confirmation")
+            except Exception as exc:
+                self.fail(exc, channel=channel, thread_ts=thread_ts, user=user, request_id=reply.request_id)
+        else:
+            respond(replace_original=True, text=reply.text)
+
+    def _why(self, body: dict, respond: Callable) -> None:
+        request_id = (body.get("actions") or [{}])[0].get("value") or ""
+        request = self.ledger.get_request(request_id)
+        runs = list(self.ledger.db["script_runs"].rows_where("request_id = ?", [request_id], order_by="id"))
+        text = bk.why_text(request, self.ledger.decisions_for(request_id), self.ledger.llm_calls_for(request_id), runs)
+        respond(response_type="ephemeral", replace_original=False, text=bk.fallback(text),
+                blocks=bk.mrkdwn_blocks(text))
+
+    # -- feedback --------------------------------------------------------------------------------
+
+    def _on_reaction(self, event: dict) -> None:
+        if event.get("item_user") != self.bot_user_id or (event.get("item") or {}).get("type") != "message":
+            return
+        feedback = FEEDBACK_REACTIONS.get((event.get("reaction") or "").split("::")[0])
+        if feedback:
+            self.enqueue(self._feedback, event["item"]["ts"], feedback, event.get("user"))
+
+    def _feedback(self, reply_ts: str, feedback: str, user: str | None) -> None:
+        request = self.ledger.request_by_reply(reply_ts)
+        if request is None:
+            return
+        self.ledger.set_feedback(request["id"], feedback)
+        self.count("feedback_" + feedback)
+        log.info("feedback %s on request %s from %s at %s", feedback, request["id"], user, now_iso())

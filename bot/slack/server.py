@@ -1,0 +1,135 @@
+"""`bot serve` with Slack tokens: Socket Mode by default, or HTTP (`--http --port N`) for replicas.
+
+Socket Mode needs SLACK_BOT_TOKEN + SLACK_APP_TOKEN; the builtin client reconnects on its own (checked
+every `ping_interval` seconds). HTTP mode needs SLACK_BOT_TOKEN + SLACK_SIGNING_SECRET and serves
+POST /slack/events (Bolt verifies the signature and the 5-minute timestamp window: 401 otherwise), plus
+GET /healthz for the load balancer. Replicas share the ledger (BOT_HOME on a shared volume), which is
+what makes every event run once across them.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+
+from bot.config import ConfigError, Settings
+from bot.slack.app import SlackBot
+from bot.slack.webclient import make_web_client
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+PING_INTERVAL_S = 5.0
+
+
+class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    request_queue_size = 256
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        log.debug("http: " + format, *args)
+
+
+def wsgi_app(slackbot: SlackBot):
+    """POST /slack/events → Bolt; GET /healthz → 200; anything else → 404."""
+    bolt = SlackRequestHandler(slackbot.app, path=EVENTS_PATH)
+
+    def application(environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path == "/healthz":
+            start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
+            return [b"ok"]
+        if path != EVENTS_PATH:
+            start_response("404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", "9")])
+            return [b"not found"]
+        return bolt(environ, start_response)
+
+    return application
+
+
+def http_server(slackbot: SlackBot, host: str = "0.0.0.0", port: int = 3000) -> WSGIServer:
+    """A threaded WSGI server for Bolt (call .serve_forever(); port 0 picks a free one)."""
+    return make_server(host, port, wsgi_app(slackbot), server_class=_ThreadingWSGIServer,
+                       handler_class=_QuietHandler)
+
+
+def socket_mode_handler(slackbot: SlackBot, app_token: str, *, ping_interval: float = PING_INTERVAL_S,
+                        concurrency: int = 10) -> SocketModeHandler:
+    return SocketModeHandler(slackbot.app, app_token=app_token, ping_interval=ping_interval,
+                             concurrency=concurrency)
+
+
+def build_slackbot(settings: Settings, *, http: bool, environ: dict[str, str] | None = None,
+                   **kwargs: Any) -> SlackBot:
+    """The OpsBot (LLM tiers when ANTHROPIC_API_KEY is set) behind a SlackBot, from settings."""
+    from bot.wiring import create_bot
+
+    token = settings.secret("slack_bot_token")
+    if not token:
+        raise ConfigError("SLACK_BOT_TOKEN is not set")
+    signing_secret = settings.secret("slack_signing_secret")
+    if http and not signing_secret:
+        raise ConfigError("HTTP mode needs SLACK_SIGNING_SECRET (Basic Information → App Credentials)")
+    if not http and not settings.secret("slack_app_token"):
+        raise ConfigError("Socket Mode needs SLACK_APP_TOKEN (an xapp- token with connections:write); "
+                          "or run `bot serve --http` with SLACK_SIGNING_SECRET")
+    bot = create_bot(settings, environ)
+    client = make_web_client(token, settings.slack_api_url)
+    return SlackBot(bot, client, signing_secret=signing_secret, **kwargs)
+
+
+def _jobs(slackbot: SlackBot, settings: Settings, run_scheduler: bool):
+    """The scheduler (when this process runs it) and a JobService for /ops jobs and /ops health."""
+    try:
+        from bot.scheduler import JobService, SlackPoster, start_scheduler
+    except ImportError:  # pragma: no cover - the scheduler is optional
+        return None, None
+    poster = SlackPoster(slackbot.client)
+    if run_scheduler and settings.bot_scheduler:
+        handle = start_scheduler(slackbot.bot, settings, poster)
+        return handle, handle.service
+    return None, JobService(slackbot.bot, settings, poster=poster)
+
+
+def serve_slack(settings: Settings, *, http: bool = False, port: int = 3000, scheduler: bool = True,
+                host: str = "0.0.0.0", stop: threading.Event | None = None) -> int:
+    slackbot = build_slackbot(settings, http=http)
+    handle, slackbot.jobs = _jobs(slackbot, settings, scheduler)
+    slackbot.start()
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+    server = None
+    socket_handler = None
+    try:
+        if http:
+            server = http_server(slackbot, host, port)
+            threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.5}, name="opsbot-http",
+                             daemon=True).start()
+            log.info("opsbot: HTTP mode on %s:%s%s", host, server.server_address[1], EVENTS_PATH)
+        else:
+            socket_handler = socket_mode_handler(slackbot, settings.secret("slack_app_token") or "")
+            socket_handler.connect()
+            log.info("opsbot: Socket Mode connected as %s", slackbot.bot_user_id)
+        stop.wait()
+    finally:
+        log.info("opsbot: shutting down")
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if socket_handler is not None:
+            socket_handler.close()
+        slackbot.close(timeout=30)
+        if handle is not None:
+            handle.shutdown()
+    return 0
