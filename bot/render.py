@@ -17,3 +17,14 @@ def stats_table(stats: dict[str, Any]) -> Table:
                       f"${row['cost_usd']:.4f}", str(row["errors"]), str(row["thumbs_down"]),
                       str(row["p50_ms"] or "—"), str(row["p95_ms"] or "—"))
     return table
+
+
+def model_table(stats: dict[str, Any]) -> Table:
+    table = Table(title="LLM calls by model")
+    for column in ("model", "calls", "in tokens", "out tokens", "cache read", "cache write", "cost", "errors"):
+        table.add_column(column, justify="right" if column != "model" else "left")
+    for model, row in stats["by_model"].items():
+        table.add_row(model, str(row["calls"]), f"{row['input_tokens']:,}", f"{row['output_tokens']:,}",
+                      f"{row['cache_read_tokens']:,}", f"{row['cache_write_tokens']:,}", f"${row['cost_usd']:.4f}",
+                      str(row["errors"]))
+    return table

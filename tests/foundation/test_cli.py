@@ -82,3 +82,18 @@ def test_console_runs_the_same_pipeline_from_stdin(home):
     assert proc.returncode == 0, proc.stderr
     assert "opsbot console" in proc.stdout
     assert "script `ops.disk-usage` · 0 tokens" in proc.stdout
+
+
+def test_stats_table_shows_tokens_and_cost_per_model(capsys, home):
+    from bot.ledger import Ledger
+
+    ledger = Ledger(home / "ledger.db")
+    rid = ledger.start_request(source="cli", text="draft the postmortem")
+    ledger.record_decision(rid, tier="direct", decided_by="orchestrator", reason="skill postmortem-draft")
+    ledger.record_llm_call(request_id=rid, model="claude-sonnet-5-5", purpose="orchestrator", input_tokens=1800,
+                           output_tokens=400, cache_read_tokens=1500, cost_usd=0.0123)
+    ledger.finish_request(rid, "ok", latency_ms=2100)
+    assert main(["stats"]) == 0
+    out = capsys.readouterr().out
+    assert "LLM calls by model" in out and "claude-sonnet-5-5" in out
+    assert "1,800" in out and "$0.0123" in out
