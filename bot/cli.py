@@ -208,7 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args(["serve", *(argv or [])])
-    console = Console(stderr=False)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)  # piped or captured: don't squeeze tables into 80 columns
     try:
         settings = _settings()
         setup_logging(settings)
