@@ -135,3 +135,20 @@ def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
     return "```\n" + "\n".join(lines) + "\n```"
+
+
+def escape(text: object) -> str:
+    """Slack mrkdwn control characters in upstream text (titles like `Foo<Bar>` or `<anonymous>`)."""
+    return str(text or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def one_line(text: str | None, width: int = 90) -> str:
+    """First line of a title or message, escaped for Slack, cut to width."""
+    first = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
+    first = escape(first)
+    return first if len(first) <= width else first[: width - 1] + "…"
+
+
+def link(url: str | None, text: str) -> str:
+    """Slack mrkdwn link; plain text when there is no URL."""
+    return f"<{url}|{text}>" if url else text

@@ -10,6 +10,7 @@ import urllib.parse
 from typing import Any
 
 from _lib.cli import Script, UsageError
+from _lib.fmt import link, one_line  # noqa: F401  (re-exported for the github scripts)
 from _lib.http import ApiClient, ApiError, Response, link_header_next
 
 API_URL = "https://api.github.com"
@@ -80,15 +81,3 @@ def more_text(shown: int, total: int, truncated: bool) -> str | None:
     if total <= shown:
         return None
     return f"…and {total - shown}{'+' if truncated else ''} more"
-
-
-def link(url: str | None, text: str) -> str:
-    """Slack mrkdwn link; plain text when there is no URL."""
-    return f"<{url}|{text}>" if url else text
-
-
-def one_line(text: str | None, width: int = 90) -> str:
-    """First line of a title or commit message, cut to width, with Slack's control chars escaped."""
-    first = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
-    first = first.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return first if len(first) <= width else first[: width - 1] + "…"

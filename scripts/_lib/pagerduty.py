@@ -50,14 +50,3 @@ def list_all(pd: ApiClient, path: str, key: str, params: dict[str, Any] | None =
             return records, total if total is not None else len(records), False
         offset += len(page)
     return records, total if total is not None else len(records), True
-
-
-def link(url: str | None, text: str) -> str:
-    return f"<{url}|{text}>" if url else text
-
-
-def clean(text: str | None, width: int = 90) -> str:
-    """One line, Slack control characters escaped, cut to width."""
-    first = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
-    first = first.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return first if len(first) <= width else first[: width - 1] + "…"

@@ -66,9 +66,6 @@ def project_id(api: ApiClient, organization: str, project: str) -> str:
     return str(body["id"])
 
 
-def esc(text: Any) -> str:
-    """Slack mrkdwn control characters in upstream text (titles like `Foo<Bar>` or `<anonymous>`)."""
-    return str(text or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def count(value: Any) -> int:
