@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from typing import Any
@@ -94,6 +95,21 @@ def _fail(message: str) -> int:
     return EXIT_FAIL
 
 
+def _names_a_job(command):
+    """An unknown job name is one clear line and a failing exit code, for every job command."""
+
+    @functools.wraps(command)
+    def run(args, settings, console: Console) -> int:
+        from bot.scheduler import JobNotFound
+
+        try:
+            return command(args, settings, console)
+        except JobNotFound as exc:
+            return _fail(str(exc))
+
+    return run
+
+
 def cmd_jobs_list(args, settings, console: Console) -> int:
     jobs = _service(settings).list_jobs()
     if args.json:
@@ -113,13 +129,11 @@ def cmd_jobs_list(args, settings, console: Console) -> int:
     return EXIT_OK
 
 
+@_names_a_job
 def cmd_jobs_run(args, settings, console: Console) -> int:
-    from bot.scheduler import JobNotFound, _run_text
+    from bot.scheduler import _run_text
 
-    try:
-        result = _service(settings).run_now(args.name, by="cli")
-    except JobNotFound as exc:
-        return _fail(str(exc))
+    result = _service(settings).run_now(args.name, by="cli")
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, default=str))
     else:
@@ -127,35 +141,23 @@ def cmd_jobs_run(args, settings, console: Console) -> int:
     return EXIT_OK if result.ok else EXIT_FAIL
 
 
+@_names_a_job
 def cmd_jobs_enable(args, settings, console: Console) -> int:
-    from bot.scheduler import JobNotFound
-
-    try:
-        result = _service(settings).enable(args.name, by="cli")
-    except JobNotFound as exc:
-        return _fail(str(exc))
+    result = _service(settings).enable(args.name, by="cli")
     console.print(result.text, markup=False, highlight=False)
     return EXIT_OK
 
 
+@_names_a_job
 def cmd_jobs_disable(args, settings, console: Console) -> int:
-    from bot.scheduler import JobNotFound
-
-    try:
-        result = _service(settings).disable(args.name, args.reason, by="cli")
-    except JobNotFound as exc:
-        return _fail(str(exc))
+    result = _service(settings).disable(args.name, args.reason, by="cli")
     console.print(result.text, markup=False, highlight=False)
     return EXIT_OK
 
 
+@_names_a_job
 def cmd_jobs_history(args, settings, console: Console) -> int:
-    from bot.scheduler import JobNotFound
-
-    try:
-        runs = _service(settings).history(args.name, args.limit)
-    except JobNotFound as exc:
-        return _fail(str(exc))
+    runs = _service(settings).history(args.name, args.limit)
     if args.json:
         print(json.dumps(runs, indent=2, default=str))
     else:
