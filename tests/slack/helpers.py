@@ -33,6 +33,7 @@ SCRIPTS = {
     "demo.slow": 'sleep 0.4; echo "slow but done"',
     "demo.top": 'echo "top $*"',
     "demo.leak": 'echo "token xoxb-1234567890-abcdefabcdefab is secret"',
+    "demo.deploy": 'echo "$*" >> "$HOME/runs.txt"; echo "deployed $*"',
 }
 
 ENTRIES = [
@@ -52,6 +53,8 @@ ENTRIES = [
     {"name": "demo.top", "summary": "Top N things", "patterns": [r"^top things$"],
      "args": [{"name": "limit", "type": "int", "required": True, "help": "how many"}]},
     {"name": "demo.leak", "summary": "Prints a token", "patterns": [r"^leaky thing$"]},
+    {"name": "demo.deploy", "summary": "Deploy a demo service", "side_effects": "write",
+     "args": [{"name": "service", "required": True}], "allowed": {"groups": [ONCALL]}},
 ]
 
 
