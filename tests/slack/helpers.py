@@ -58,7 +58,8 @@ ENTRIES = [
 ]
 
 
-def write_demo_registry(root: Path, scripts: dict[str, str] | None = None, entries: list[dict] | None = None) -> None:
+def write_demo_registry(root: Path, scripts: dict[str, str] | None = None, entries: list[dict] | None = None,
+                        jobs: list[dict] | None = None) -> None:
     for name, body in (scripts or SCRIPTS).items():
         service, action = name.split(".", 1)
         path = root / "scripts" / service / action
@@ -66,7 +67,8 @@ def write_demo_registry(root: Path, scripts: dict[str, str] | None = None, entri
         path.write_text("#!/bin/sh\n" + body + "\n")
         path.chmod(0o755)
     (root / "registry").mkdir(parents=True, exist_ok=True)
-    (root / "registry" / "demo.yaml").write_text(yaml.safe_dump({"scripts": entries or ENTRIES}, sort_keys=False))
+    data: dict = {"scripts": entries or ENTRIES, **({"jobs": jobs} if jobs else {})}
+    (root / "registry" / "demo.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     (root / "home").mkdir(exist_ok=True)
 
 

@@ -1,0 +1,43 @@
+"""serve_slack end to end: Socket Mode from settings alone (SLACK_API_URL → the fake), and the
+configuration errors that stop it from starting."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from bot.config import ConfigError
+from bot.slack.server import build_slackbot, serve_slack
+from tests.fakes.slack_server import FakeSlack
+from tests.slack.helpers import block_texts, demo_settings, thread_reply
+
+
+def test_serve_slack_in_socket_mode_answers_and_stops(root, fake_slack: FakeSlack, monkeypatch):
+    monkeypatch.setenv("HOME", str(root / "home"))
+    settings = demo_settings(root, slack_bot_token=fake_slack.bot_token, slack_app_token=fake_slack.app_token,
+                             slack_api_url=fake_slack.api_url, bot_scheduler=False)
+    stop = threading.Event()
+    server = threading.Thread(target=serve_slack, args=(settings,), kwargs={"stop": stop}, daemon=True)
+    server.start()
+    try:
+        fake_slack.wait_for_connection(1, timeout=10)
+        event = fake_slack.app_mention("what is the demo status")
+        fake_slack.send_event(event)
+        assert block_texts(thread_reply(fake_slack, event)[0])[0] == "all systems go"
+        fake_slack.send_slash_command("/ops", "jobs")
+        listing = fake_slack.wait_for(lambda: fake_slack.responses)[0]["text"]
+        assert "heartbeat" in listing                      # a JobService answers /ops even without the scheduler
+    finally:
+        stop.set()
+        server.join(10)
+    assert not server.is_alive()
+
+
+def test_missing_settings_are_named(root):
+    with pytest.raises(ConfigError, match="SLACK_SIGNING_SECRET"):
+        build_slackbot(demo_settings(root, slack_bot_token="xoxb-1"), http=True)
+    with pytest.raises(ConfigError, match="SLACK_APP_TOKEN"):
+        build_slackbot(demo_settings(root, slack_bot_token="xoxb-1"), http=False)
+    with pytest.raises(ConfigError, match="SLACK_BOT_TOKEN"):
+        build_slackbot(demo_settings(root), http=True)
