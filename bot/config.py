@@ -78,6 +78,8 @@ class Settings(BaseSettings):
     bot_scheduler: bool = True
     bot_scheduler_lease_s: float = Field(60.0, gt=0)
     bot_heartbeat_cron: str = "0 * * * *"
+    bot_stuck_request_minutes: int = Field(10, gt=0)
+    bot_memory_stale_days: int = Field(30, gt=0)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,

@@ -33,8 +33,6 @@ _RANK = {"ok": 0, "skip": 0, "warn": 1, "fail": 2}
 ICONS = {"ok": "✅", "skip": "➖", "warn": "⚠️", "fail": "🔴"}
 
 NETWORK_TIMEOUT_S = 5.0
-STUCK_AFTER = dt.timedelta(minutes=10)
-STALE_NOTE_AFTER = dt.timedelta(days=30)
 NEAR_DUPLICATE_RATIO = 0.9
 MAX_NOTES_COMPARED = 300
 DISK_WARN_FREE, DISK_FAIL_FREE = 0.10, 0.05              # share of the file system left
@@ -288,7 +286,7 @@ def check_jobs(jobs: list[dict]) -> Check:
                  data={"disabled": [j["name"] for j in auto], "failing": [j["name"] for j in failing]})
 
 
-def check_stuck_requests(ledger: Ledger, now: dt.datetime, after: dt.timedelta = STUCK_AFTER) -> Check:
+def check_stuck_requests(ledger: Ledger, now: dt.datetime, after: dt.timedelta) -> Check:
     """Requests that never got an outcome, older than `after` (a crash, a hung tier, a lost thread)."""
     cutoff = _iso(now - after)
     rows = ledger.db.execute(
@@ -352,7 +350,7 @@ def _body(text: str) -> str:
     return text
 
 
-def check_memory(memory_dir: Path, now: dt.datetime) -> Check:
+def check_memory(memory_dir: Path, now: dt.datetime, stale_after: dt.timedelta) -> Check:
     """Triage of memory notes (*.md under BOT_HOME/memory): count, size, stale, near-duplicates."""
     memory_dir = Path(memory_dir)
     notes = sorted(memory_dir.rglob("*.md")) if memory_dir.is_dir() else []
@@ -361,7 +359,7 @@ def check_memory(memory_dir: Path, now: dt.datetime) -> Check:
     size = 0
     stale: list[str] = []
     texts: list[tuple[str, str]] = []
-    cutoff = (now - STALE_NOTE_AFTER).timestamp()
+    cutoff = (now - stale_after).timestamp()
     for note in notes:
         stat = note.stat()
         size += stat.st_size
@@ -380,7 +378,7 @@ def check_memory(memory_dir: Path, now: dt.datetime) -> Check:
             if matcher.real_quick_ratio() >= NEAR_DUPLICATE_RATIO and matcher.quick_ratio() >= NEAR_DUPLICATE_RATIO \
                     and matcher.ratio() >= NEAR_DUPLICATE_RATIO:
                 duplicates.append((name_a, name_b))
-    detail = f"{len(notes)} notes, {_bytes(size)}, {len(stale)} stale (>{STALE_NOTE_AFTER.days}d)"
+    detail = f"{len(notes)} notes, {_bytes(size)}, {len(stale)} stale (>{stale_after.days}d)"
     if duplicates:
         shown = ", ".join(f"{a} ≈ {b}" for a, b in duplicates[:3])
         detail += f", {len(duplicates)} near-duplicate pair{'s' if len(duplicates) != 1 else ''}: {shown}"

@@ -723,10 +723,12 @@ class JobService:
             ("scheduler", lambda: check_scheduler(ledger, job_list(), now, enabled=settings.bot_scheduler,
                                                   lease_name=LEASE_NAME, this_holder=self.holder)),
             ("jobs", lambda: check_jobs(job_list())),
-            ("requests", lambda: check_stuck_requests(ledger, now)),
+            ("requests", lambda: check_stuck_requests(
+                ledger, now, dt.timedelta(minutes=settings.bot_stuck_request_minutes))),
             ("tiers", lambda: check_tiers(ledger, now)),
             ("spend", lambda: check_spend(ledger, settings.bot_daily_budget_usd, now)),
-            ("memory", lambda: check_memory(settings.memory_dir, now)),
+            ("memory", lambda: check_memory(settings.memory_dir, now,
+                                            dt.timedelta(days=settings.bot_memory_stale_days))),
         ]
         return [(name, self.check_overrides.get(name, run)) for name, run in checks]
 

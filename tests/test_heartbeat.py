@@ -166,11 +166,14 @@ def test_spend_bands(world):
     assert over.status == "fail" and "(105%)" in over.detail
 
 
+TEN_MINUTES, THIRTY_DAYS = dt.timedelta(minutes=10), dt.timedelta(days=30)
+
+
 def test_stuck_requests_ignore_answered_ones(world):
     ledger = world.service().ledger
     rid = ledger.start_request(source="slack", text="x")
     ledger.finish_request(rid, "ok")
-    assert check_stuck_requests(ledger, NOW + dt.timedelta(hours=1)).status == "ok"
+    assert check_stuck_requests(ledger, NOW + dt.timedelta(hours=1), TEN_MINUTES).status == "ok"
 
 
 def test_memory_triage_counts_stale_and_near_duplicates(tmp_path):
@@ -185,14 +188,14 @@ def test_memory_triage_counts_stale_and_near_duplicates(tmp_path):
                                       "schedule 'Platform primary'.\n")
     old = (NOW - dt.timedelta(days=45)).timestamp()
     os.utime(memory / "oncall.md", (old, old))
-    check = check_memory(memory, NOW)
+    check = check_memory(memory, NOW, THIRTY_DAYS)
     assert check.status == "warn"
     assert check.data["notes"] == 3 and check.data["stale"] == ["oncall.md"]
     assert check.data["duplicates"] == [("deploy-days.md", "deploys.md")]
     assert "1 near-duplicate pair: deploy-days.md ≈ deploys.md" in check.detail
     (memory / "deploy-days.md").unlink()
-    assert check_memory(memory, NOW).status == "ok"
-    assert check_memory(tmp_path / "none", NOW).detail == "no notes yet"
+    assert check_memory(memory, NOW, THIRTY_DAYS).status == "ok"
+    assert check_memory(tmp_path / "none", NOW, THIRTY_DAYS).detail == "no notes yet"
 
 
 def test_tier_error_rate_and_latency(world):
