@@ -131,13 +131,11 @@ def cmd_jobs_list(args, settings, console: Console) -> int:
 
 @_names_a_job
 def cmd_jobs_run(args, settings, console: Console) -> int:
-    from bot.scheduler import _run_text
-
     result = _service(settings).run_now(args.name, by="cli")
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, default=str))
     else:
-        console.print(_run_text(result), markup=False, highlight=False)
+        console.print(result.summary(), markup=False, highlight=False)
     return EXIT_OK if result.ok else EXIT_FAIL
 
 

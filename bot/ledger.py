@@ -403,6 +403,15 @@ class Ledger:
     def alerts_for(self, job: str) -> list[dict]:
         return list(self.db["alerts"].rows_where("job = ?", [job], order_by="id"))
 
+    def alert(self, alert_id: int) -> dict | None:
+        rows = list(self.db["alerts"].rows_where("id = ?", [alert_id]))
+        return rows[0] if rows else None
+
+    def auto_disables(self) -> set[tuple[str, str]]:
+        """(job, disabled_at) of every disable by failures (each queued an alert), to tell them from
+        disables by hand."""
+        return {(row[0], row[1]) for row in self.db.execute("SELECT job, disabled_at FROM alerts")}
+
     def get_state(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM state WHERE key = ?", [key]).fetchone()
         return row[0] if row else None

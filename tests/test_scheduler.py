@@ -547,7 +547,7 @@ def test_an_alert_that_could_not_be_posted_is_retried_later_not_lost(world, monk
     poster.up = True
     service.tick(T0)
     assert poster.posts == [] or all(c != "#alerts" for c, _ in poster.posts)    # backing off
-    monkeypatch.setattr(service, "_alert_retry_at", {})                            # … time passes
+    monkeypatch.setattr(service.runner, "_alert_retry_at", {})                          # … time passes
     service.tick(T0)
     service.tick(T0)
     assert [c for c, _ in poster.posts].count("#alerts") == 1

@@ -1,0 +1,136 @@
+"""What a scheduled job is: a registry entry (or the built-in heartbeat) resolved into a `JobSpec`, its
+APScheduler trigger in the job's time zone, and whether it can run as things are configured."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from bot.registry import JobEntry, Registry, parse_schedule
+
+if TYPE_CHECKING:
+    from bot.app import OpsBot
+    from bot.config import Settings
+
+HEARTBEAT = "heartbeat"
+HEARTBEAT_TIMEOUT_S = 120.0
+
+Clock = Callable[[], dt.datetime]
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def iso(moment: dt.datetime) -> str:
+    """The ledger's time format: UTC, milliseconds (so strings compare in time order)."""
+    return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds")
+
+
+def parse_time(value: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(value) if value else None
+
+
+def cut(text: str | None, limit: int = 300) -> str:
+    text = (text or "").strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class JobNotFound(KeyError):
+    def __init__(self, name: str, known: list[str]):
+        super().__init__(name)
+        self.name = name
+        self.message = f"no job named {name!r}; known: {', '.join(known) or 'none'}"
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class JobError(Exception):
+    """A job that cannot run as configured (unknown script, no LLM tiers): a failure with a clear message."""
+
+
+def build_trigger(schedule: str, timezone: str = "UTC", anchor: dt.datetime | None = None):
+    """An APScheduler trigger in the job's time zone. `every N` intervals are anchored at the last run
+    (`anchor`) so a restart does not push them back by a whole interval."""
+    from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    base = parse_schedule(schedule)            # validates: 5 cron fields or `every 15m`
+    tz = ZoneInfo(timezone)
+    if isinstance(base, IntervalTrigger):
+        start = anchor + base.interval if anchor else None
+        return IntervalTrigger(seconds=base.interval.total_seconds(), timezone=tz, start_date=start)
+    return CronTrigger.from_crontab(schedule.strip(), timezone=tz)
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A registry job (or the built-in heartbeat) with its resolved target and timeout."""
+
+    name: str
+    schedule: str
+    timezone: str
+    kind: str                       # script | skill | builtin
+    target: str                     # script name, skill name, or "heartbeat"
+    args: dict[str, Any] = field(default_factory=dict)
+    prompt: str | None = None
+    post_to: str | None = None
+    alert_to: str | None = None
+    registry_enabled: bool = True
+    timeout_s: float = 300.0
+    max_failures: int = 3
+    description: str = ""
+
+    @classmethod
+    def from_entry(cls, entry: JobEntry, registry: Registry) -> JobSpec:
+        script = registry.script(entry.script) if entry.script else None
+        if "timeout_s" in entry.model_fields_set or script is None:
+            timeout = entry.timeout_s
+        else:
+            timeout = script.timeout_s      # the script's own limit unless the job sets one
+        return cls(name=entry.name, schedule=entry.schedule, timezone=entry.timezone,
+                   kind="script" if entry.script else "skill", target=entry.script or entry.skill or "",
+                   args=dict(entry.args), prompt=entry.prompt, post_to=entry.post_to, alert_to=entry.alert_to,
+                   registry_enabled=entry.enabled, timeout_s=timeout, max_failures=entry.max_failures,
+                   description=entry.description)
+
+    @classmethod
+    def heartbeat(cls, settings: Settings) -> JobSpec:
+        """The built-in heartbeat (BOT_HEARTBEAT_CRON, BOT_HEARTBEAT_CHANNEL). Raises ValueError on a bad cron."""
+        parse_schedule(settings.bot_heartbeat_cron)
+        return cls(name=HEARTBEAT, schedule=settings.bot_heartbeat_cron, timezone="UTC", kind="builtin",
+                   target=HEARTBEAT, post_to=settings.bot_heartbeat_channel, alert_to=settings.bot_alert_channel,
+                   timeout_s=HEARTBEAT_TIMEOUT_S, description="Built-in health check: zero tokens when all is well")
+
+    @property
+    def target_label(self) -> str:
+        if self.kind == "script":
+            flags = " ".join(f"--{k} {v}" for k, v in self.args.items())
+            return f"script {self.target}{' ' + flags if flags else ''}"
+        if self.kind == "skill":
+            return f"skill {self.target}"
+        return f"built-in {self.target}"
+
+    def trigger(self, anchor: dt.datetime | None = None):
+        return build_trigger(self.schedule, self.timezone, anchor)
+
+    def blocked(self, bot: OpsBot) -> tuple[str, str] | None:
+        """(state, why) when the job cannot run as things are configured — never a failure.
+        "waiting": credentials or LLM tiers missing; "invalid": unknown script or skill."""
+        if self.kind == "script":
+            entry = bot.registry.script(self.target)
+            if entry is None:
+                return "invalid", f"unknown script {self.target!r}"
+            missing = entry.missing_env(bot.runner.environ)
+            if missing:
+                return "waiting", f"credentials: {', '.join(missing)}"
+        elif self.kind == "skill":
+            if self.target not in bot.registry.skills:
+                return "invalid", f"unknown skill {self.target!r}"
+            if bot.orchestrator is None:
+                return "waiting", "LLM tiers (set ANTHROPIC_API_KEY)"
+        return None
