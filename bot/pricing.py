@@ -1,29 +1,34 @@
 """The pricing table: every LLM call's usage → cost in USD.
 
-Prices are USD per million tokens (MTok) per model: input, output, cache write (5-minute ephemeral
-write, 1.25 × input) and cache read (a hit, 0.1 × input).
+Prices are USD per million tokens (MTok) per model: input, output, cache write (the 5-minute
+ephemeral write the bot uses) and cache read (a hit). Each row says where its figures come from; all
+were read on READ_ON from Anthropic's own pages:
 
-SOURCE: Anthropic's public pricing, https://www.anthropic.com/pricing (Claude API table) and
-https://docs.anthropic.com/en/docs/about-claude/pricing, as published for Claude Opus 4.5, Sonnet 4.5
-and Haiku 4.5 (retrieved 2025-11-24). Model ids that came out after that date (the 4-6 … 5-5
-generations that anthropic 2.10.0's `anthropic.types.Model` lists) had no published price we could
-cite offline: they are priced at their class's last published price. VERIFY against the pricing page
-and put real numbers in BOT_PRICING_FILE, a YAML file of the same shape, which replaces entries per
-model (and may add models):
+- PRICING_PAGE, the "Model pricing" table (Opus 4 … 5, Sonnet 4 … 4.6, Haiku 4.5, Fable/Mythos 5 and 5.1);
+- the model overview pages (MODEL_PAGE/<model>/overview) for the models released after that table's
+  copy: Opus 5.5, Sonnet 5 and 5.5, Haiku 5.5 (and Fable 5.2 from a model comparison table there).
 
-    source: "https://www.anthropic.com/pricing, retrieved 2026-05-01"
+Where a page gave no cache price, the standard multipliers are used (write 1.25 × input, read
+0.1 × input) and the row says so. Known simplifications: Haiku 5.5 bills prompts over 100k tokens at
+5 × its rates (the bot's per-request token cap keeps calls below that by default); 1-hour cache writes
+and the Batch API are not used by the bot and not modelled.
+
+Prices change: BOT_PRICING_FILE, a YAML file of the same shape, replaces entries per model (and may
+add models):
+
+    source: "https://platform.claude.com/docs/en/about-claude/pricing, read 2027-01-10"
     models:
-      claude-opus-5-5: {input: 5.0, output: 25.0, cache_write: 6.25, cache_read: 0.5}
+      claude-opus-5-5: {input: 4.0, output: 20.0, cache_write: 5.0, cache_read: 0.2}
 
-An unknown model never crashes accounting: it is priced like the closest class (opus / sonnet / haiku
-in its id, else the most expensive entry, so spend is never under-reported) with one warning.
+An unknown model never crashes accounting: with one warning, it is priced like the newest entry of
+its class (opus / sonnet / haiku in its id), else like the most expensive entry.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +36,10 @@ import yaml
 
 log = logging.getLogger(__name__)
 
-SOURCE = ("https://www.anthropic.com/pricing (Claude API table), retrieved 2025-11-24; "
-          "ids newer than that priced at their class's last published price")
-AS_OF = "2025-11-24"
+READ_ON = "2026-11-25"
+PRICING_PAGE = "https://platform.claude.com/docs/en/about-claude/pricing"
+MODEL_PAGE = "https://platform.claude.com/docs/en/models"
+SOURCE = f"{PRICING_PAGE} and {MODEL_PAGE}/<model>/overview, read {READ_ON}"
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,7 @@ class Price:
     output: float
     cache_write: float
     cache_read: float
+    source: str = field(default="", compare=False)   # where the figures come from
 
     def cost(self, *, input_tokens: int = 0, output_tokens: int = 0, cache_write_tokens: int = 0,
              cache_read_tokens: int = 0) -> float:
@@ -49,21 +56,41 @@ class Price:
                 + cache_write_tokens * self.cache_write + cache_read_tokens * self.cache_read) / 1_000_000
 
 
-_OPUS = Price(5.00, 25.00, 6.25, 0.50)          # Opus 4.5 (2025-11-24)
-_OPUS_4_1 = Price(15.00, 75.00, 18.75, 1.50)    # Opus 4 / 4.1
-_SONNET = Price(3.00, 15.00, 3.75, 0.30)        # Sonnet 4 / 4.5
-_HAIKU = Price(1.00, 5.00, 1.25, 0.10)          # Haiku 4.5
+CACHE_WRITE_X = 1.25   # the standard 5-minute cache write, × input
+CACHE_READ_X = 0.1     # the standard cache hit, × input
+
+
+def _standard_cache(input: float, output: float, source: str) -> Price:
+    return Price(input, output, input * CACHE_WRITE_X, input * CACHE_READ_X,
+                 f"{source}; cache rates: standard multipliers")
+
+
+_TABLE = f"{PRICING_PAGE} (read {READ_ON})"
+
+_OPUS_5_5 = Price(4.00, 20.00, 5.00, 0.20, f"{MODEL_PAGE}/opus-5-5/overview (read {READ_ON})")
+_OPUS_4_5_TO_5 = Price(5.00, 25.00, 6.25, 0.50, _TABLE)
+_OPUS_4_0_4_1 = Price(15.00, 75.00, 18.75, 1.50, _TABLE)
+_SONNET_5_X = Price(2.00, 10.00, 2.50, 0.20, f"{MODEL_PAGE}/sonnet-5-5/overview, …/sonnet-5/overview (read {READ_ON})")
+_SONNET_4_X = Price(3.00, 15.00, 3.75, 0.30, _TABLE)
+_HAIKU_5_5 = _standard_cache(0.10, 0.50, f"{MODEL_PAGE}/haiku-5-5/overview, prompts ≤ 100k tokens (read {READ_ON})")
+_HAIKU_4_5 = Price(1.00, 5.00, 1.25, 0.10, _TABLE)
+_FABLE_5_2 = _standard_cache(8.00, 40.00, f"{MODEL_PAGE}/sonnet-5/overview, model comparison (read {READ_ON})")
+_FABLE_5_1 = Price(10.00, 50.00, 12.50, 0.25, _TABLE)      # Fable 5.1 and Mythos 5.1
+_FABLE_5 = Price(10.00, 50.00, 12.50, 1.00, _TABLE)        # Fable 5 and Mythos 5
 
 DEFAULT_PRICES: dict[str, Price] = {
     # Opus class — premium
-    "claude-opus-5-5": _OPUS, "claude-opus-5": _OPUS, "claude-opus-4-8": _OPUS, "claude-opus-4-7": _OPUS,
-    "claude-opus-4-6": _OPUS, "claude-opus-4-5": _OPUS, "claude-opus-4-1": _OPUS_4_1,
-    "claude-opus-4-0": _OPUS_4_1,
+    "claude-opus-5-5": _OPUS_5_5, "claude-opus-5": _OPUS_4_5_TO_5, "claude-opus-4-8": _OPUS_4_5_TO_5,
+    "claude-opus-4-7": _OPUS_4_5_TO_5, "claude-opus-4-6": _OPUS_4_5_TO_5, "claude-opus-4-5": _OPUS_4_5_TO_5,
+    "claude-opus-4-1": _OPUS_4_0_4_1, "claude-opus-4-0": _OPUS_4_0_4_1,
     # Sonnet class — mid (orchestrator and workhorse)
-    "claude-sonnet-5-5": _SONNET, "claude-sonnet-5": _SONNET, "claude-sonnet-4-6": _SONNET,
-    "claude-sonnet-4-5": _SONNET, "claude-sonnet-4-0": _SONNET,
+    "claude-sonnet-5-5": _SONNET_5_X, "claude-sonnet-5": _SONNET_5_X, "claude-sonnet-4-6": _SONNET_4_X,
+    "claude-sonnet-4-5": _SONNET_4_X, "claude-sonnet-4-0": _SONNET_4_X,
     # Haiku class — cheap
-    "claude-haiku-5-5": _HAIKU, "claude-haiku-4-5": _HAIKU,
+    "claude-haiku-5-5": _HAIKU_5_5, "claude-haiku-4-5": _HAIKU_4_5,
+    # Fable and Mythos
+    "claude-fable-5-2": _FABLE_5_2, "claude-fable-5-1": _FABLE_5_1, "claude-mythos-5-1": _FABLE_5_1,
+    "claude-fable-5": _FABLE_5, "claude-mythos-5": _FABLE_5,
 }
 
 # The class an unknown id is priced as, by the word in its id.
@@ -95,9 +122,10 @@ class PriceTable:
         models = data.get("models") if isinstance(data, dict) else None
         if not isinstance(models, dict):
             raise PricingError(f"BOT_PRICING_FILE {path}: expected `models:` mapping model id → prices")
+        source = str(data.get("source") or path)
         for model, raw in models.items():
-            table.prices[str(model)] = _price(path, str(model), raw)
-        table.source = str(data.get("source") or f"{path} (over the built-in table)")
+            table.prices[str(model)] = _price(path, str(model), raw, source)
+        table.source = f"{source} (over the built-in table: {SOURCE})"
         return table
 
     def price(self, model: str) -> Price:
@@ -122,15 +150,15 @@ class PriceTable:
                                       cache_write_tokens=cache_write_tokens, cache_read_tokens=cache_read_tokens)
 
 
-def _price(path: Path, model: str, raw: Any) -> Price:
+def _price(path: Path, model: str, raw: Any, source: str) -> Price:
     if not isinstance(raw, dict):
         raise PricingError(f"BOT_PRICING_FILE {path}: {model}: expected input/output/cache_write/cache_read")
     try:
         values = {k: float(raw[k]) for k in ("input", "output")}
     except (KeyError, TypeError, ValueError):
         raise PricingError(f"BOT_PRICING_FILE {path}: {model}: `input` and `output` are required numbers") from None
-    values["cache_write"] = float(raw.get("cache_write", values["input"] * 1.25))
-    values["cache_read"] = float(raw.get("cache_read", values["input"] * 0.1))
+    values["cache_write"] = float(raw.get("cache_write", values["input"] * CACHE_WRITE_X))
+    values["cache_read"] = float(raw.get("cache_read", values["input"] * CACHE_READ_X))
     if any(v < 0 for v in values.values()):
         raise PricingError(f"BOT_PRICING_FILE {path}: {model}: prices cannot be negative")
-    return Price(**values)
+    return Price(**values, source=source)
