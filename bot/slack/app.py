@@ -1,17 +1,18 @@
 """SlackBot: the Bolt App in front of the OpsBot pipeline.
 
-Fast ack: every listener only looks at the payload and hands the work to a bounded worker pool we own,
-so the ack goes back as soon as Bolt's dispatch returns (process_before_response=True: no trip through
-Bolt's own executor, and no 10 ms polling for the ack of commands and actions). The work — Web API
-calls, the pipeline, the script — happens on the pool, and every request ends with a reply in the
-thread, even when something fails on the way.
+Fast ack: every listener only looks at the payload (no I/O, not even SQLite) and hands the work to a
+bounded worker pool we own, so the ack goes back as soon as Bolt's dispatch returns
+(process_before_response=True: no trip through Bolt's own executor, and no 10 ms polling for the ack of
+commands and actions). The work — Web API calls, the ledger, the pipeline, the script — happens on the
+pool, and every request ends with a reply in the thread, even when something fails on the way.
 
-Exactly once: a global middleware claims each delivery in the ledger (`event_id` for events,
+Exactly once: the first thing a task does is claim its delivery in the ledger (`event_id` for events,
 `trigger_id` for slash commands and button clicks) with an INSERT OR IGNORE that is atomic across
 threads, processes and restarts; a delivery whose key is taken (Slack's retries, duplicates, the same
-event at a second replica) is acked and dropped. A user message can also arrive twice under different
-event ids (`app_mention` and `message` for the same post), so conversation work claims the message
-itself (`channel:ts`) too.
+event at a second replica) was acked like any other and is dropped there. The claim is kept off the ack
+path on purpose: under load SQLite's busy handler backs off in sleeps of up to 100 ms. A user message
+can also arrive twice under different event ids (`app_mention` and `message` for the same post), so
+conversation work claims the message itself (`channel:ts`) too.
 """
 
 from __future__ import annotations
@@ -22,12 +23,13 @@ import json
 import logging
 import re
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from slack_bolt import App, BoltResponse
+from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
@@ -60,6 +62,40 @@ def dedupe_key(body: dict[str, Any]) -> str | None:
             "block_actions", "shortcut", "message_action", "view_submission")):
         return f"slack:trigger:{body['trigger_id']}"
     return None
+
+
+class AckGate:
+    """Acks first. Python threads share one interpreter lock, so a burst of deliveries answered while
+    the pool is busy waits behind the work; the front ends (HTTP handler, Socket Mode handler) count
+    the deliveries they are acking, and a task waits (briefly, bounded) for that count to reach zero
+    before it starts and before it posts. Work is delayed by milliseconds; acks are not."""
+
+    STALE_S = 2.0       # busy with no ack finishing for this long: a count went astray; stop waiting
+
+    def __init__(self, max_wait_s: float = 0.25):
+        self.max_wait_s = max_wait_s
+        self._busy = 0
+        self._last_exit = time.monotonic()
+        self._cond = threading.Condition()
+
+    def __enter__(self) -> AckGate:
+        with self._cond:
+            self._busy += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._cond:
+            self._busy = max(0, self._busy - 1)
+            self._last_exit = time.monotonic()
+            if self._busy == 0:
+                self._cond.notify()          # one at a time: a herd of woken workers is contention too
+
+    def wait(self, max_wait_s: float | None = None) -> None:
+        with self._cond:
+            if self._busy:
+                self._cond.wait_for(lambda: self._busy == 0 or time.monotonic() - self._last_exit > self.STALE_S,
+                                    self.max_wait_s if max_wait_s is None else max_wait_s)
+                self._cond.notify()          # pass it on to the next waiting task
 
 
 class _Progress:
@@ -118,6 +154,7 @@ class SlackBot:
         self.limiter = UserRateLimiter(rate_per_min or bot.settings.bot_user_rate_per_min)
         self.groups = GroupDirectory(client, self._watched_groups(), ttl_s=group_ttl_s)
         self.threads = ThreadTracker(client, self.bot_user_id, self.bot_id)
+        self.acks = AckGate()
         self.metrics: Counter[str] = Counter()
         self._metrics_lock = threading.Lock()
         self._inflight = 0
@@ -136,7 +173,6 @@ class SlackBot:
     def _build_app(self, signing_secret: str | None) -> App:
         app = App(client=self.client, signing_secret=signing_secret or "", process_before_response=True,
                   logger=logging.getLogger("bot.slack.bolt"))
-        app.middleware(self._exactly_once)
         app.event("app_mention")(self._on_mention)
         app.event("message")(self._on_message)
         app.event("reaction_added")(self._on_reaction)
@@ -148,15 +184,6 @@ class SlackBot:
         app.action(bk.WHY_ACTION)(self._on_why)
         app.error(self._on_error)
         return app
-
-    def _exactly_once(self, body: dict, next: Callable[[], None]) -> BoltResponse | None:  # noqa: A002
-        key = dedupe_key(body)
-        if key is None or self.ledger.claim_event(key):
-            self.count("accepted" if key else "unkeyed")
-            return next()
-        self.count("duplicates")
-        log.info("dropped a duplicate delivery %s", key)
-        return BoltResponse(status=200, body="")
 
     def _ignore(self) -> None:
         return None
@@ -170,13 +197,21 @@ class SlackBot:
         with self._metrics_lock:
             self.metrics[name] += n
 
-    def enqueue(self, fn: Callable[..., Any], *args: Any) -> None:
+    def enqueue(self, fn: Callable[..., Any], *args: Any, key: str | None = None) -> None:
+        """Run `fn(*args)` on the worker pool, once per delivery `key` (see dedupe_key) across processes."""
         with self._idle:
             self._inflight += 1
-        self.pool.submit(self._guarded, fn, *args)
+        self.pool.submit(self._guarded, key, fn, *args)
 
-    def _guarded(self, fn: Callable[..., Any], *args: Any) -> None:
+    def _guarded(self, key: str | None, fn: Callable[..., Any], *args: Any) -> None:
         try:
+            self.acks.wait()
+            if key is not None:
+                if not self.ledger.claim_event(key):
+                    self.count("duplicates")
+                    log.info("dropped a duplicate delivery %s", key)
+                    return
+                self.count("accepted")
             fn(*args)
         except Exception as exc:  # the worker's own safety net: the task already replied or logged
             log.error("slack task %s failed: %s", getattr(fn, "__name__", fn),
@@ -248,7 +283,7 @@ class SlackBot:
 
     def _on_mention(self, body: dict, event: dict) -> None:
         self.count("events")
-        self.enqueue(self._converse, event, body.get("event_id"), "mention")
+        self.enqueue(self._converse, event, body.get("event_id"), "mention", key=dedupe_key(body))
 
     def _on_message(self, body: dict, event: dict) -> None:
         self.count("events")
@@ -258,13 +293,13 @@ class SlackBot:
             return
         channel, ts, thread_ts = event.get("channel", ""), event.get("ts"), event.get("thread_ts")
         if event.get("channel_type") == "im" or channel.startswith("D"):
-            self.enqueue(self._converse, event, body.get("event_id"), "dm")
+            self.enqueue(self._converse, event, body.get("event_id"), "dm", key=dedupe_key(body))
         elif thread_ts and thread_ts != ts:
             if self._mention_re.search(event.get("text") or ""):
                 return                        # the app_mention event for the same post answers it
             if self.threads.known(channel, thread_ts) is False:
                 return                        # recently checked: the bot is not in this thread
-            self.enqueue(self._converse, event, body.get("event_id"), "thread")
+            self.enqueue(self._converse, event, body.get("event_id"), "thread", key=dedupe_key(body))
 
     def _converse(self, event: dict, event_id: str | None, kind: str) -> None:
         channel, ts, user = event["channel"], event["ts"], event.get("user")
@@ -306,6 +341,7 @@ class SlackBot:
         try:
             reply = self._rate_limited(incoming) or self.bot.handle(incoming)
             self.count("runs")
+            self.acks.wait(0.05)
             self.deliver(reply, channel=channel, thread_ts=thread_ts, user=incoming.user, respond=respond, via=via)
             return reply
         except Exception as exc:
@@ -421,15 +457,15 @@ class SlackBot:
 
     def _on_confirm(self, ack: Callable, body: dict, respond: Callable) -> None:
         ack()
-        self.enqueue(self._resolve, body, True, respond)
+        self.enqueue(self._resolve, body, True, respond, key=dedupe_key(body))
 
     def _on_cancel(self, ack: Callable, body: dict, respond: Callable) -> None:
         ack()
-        self.enqueue(self._resolve, body, False, respond)
+        self.enqueue(self._resolve, body, False, respond, key=dedupe_key(body))
 
     def _on_why(self, ack: Callable, body: dict, respond: Callable) -> None:
         ack()
-        self.enqueue(self._why, body, respond)
+        self.enqueue(self._why, body, respond, key=dedupe_key(body))
 
     def _resolve(self, body: dict, approve: bool, respond: Callable) -> None:
         confirmation_id = (body.get("actions") or [{}])[0].get("value") or ""
@@ -479,12 +515,12 @@ class SlackBot:
 
     # -- feedback --------------------------------------------------------------------------------
 
-    def _on_reaction(self, event: dict) -> None:
+    def _on_reaction(self, body: dict, event: dict) -> None:
         if event.get("item_user") != self.bot_user_id or (event.get("item") or {}).get("type") != "message":
             return
         feedback = FEEDBACK_REACTIONS.get((event.get("reaction") or "").split("::")[0])
         if feedback:
-            self.enqueue(self._feedback, event["item"]["ts"], feedback, event.get("user"))
+            self.enqueue(self._feedback, event["item"]["ts"], feedback, event.get("user"), key=dedupe_key(body))
 
     def _feedback(self, reply_ts: str, feedback: str, user: str | None) -> None:
         request = self.ledger.request_by_reply(reply_ts)

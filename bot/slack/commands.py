@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.registry import ArgError, ScriptEntry, split_command
 from bot.slack import blocks as bk
+from bot.slack.app import dedupe_key
 
 if TYPE_CHECKING:
     from bot.slack.app import SlackBot
@@ -68,10 +69,10 @@ class Commands:
         if problem is not None:
             message, script = problem
             ack(**_ephemeral(message))
-            self.sb.enqueue(self._record_refusal, command, "/run " + text, message, script)
+            self.sb.enqueue(self._record_refusal, command, "/run " + text, message, script, key=dedupe_key(command))
             return
         ack()
-        self.sb.enqueue(self._run, command, text, respond)
+        self.sb.enqueue(self._run, command, text, respond, key=dedupe_key(command))
 
     def _run(self, command: dict, text: str, respond: Callable) -> None:
         user, channel = command.get("user_id"), command.get("channel_id")
@@ -92,7 +93,7 @@ class Commands:
 
     def on_ops(self, ack: Callable, command: dict, respond: Callable) -> None:
         ack()
-        self.sb.enqueue(self._ops, command, respond)
+        self.sb.enqueue(self._ops, command, respond, key=dedupe_key(command))
 
     def _ops(self, command: dict, respond: Callable) -> None:
         try:

@@ -3,7 +3,7 @@
 Socket Mode needs SLACK_BOT_TOKEN + SLACK_APP_TOKEN; the builtin client reconnects on its own (checked
 every `ping_interval` seconds). HTTP mode needs SLACK_BOT_TOKEN + SLACK_SIGNING_SECRET and serves
 POST /slack/events (Bolt verifies the signature and the 5-minute timestamp window: 401 otherwise), plus
-GET /healthz for the load balancer. Replicas share the ledger (BOT_HOME on a shared volume), which is
+GET /healthz for the load balancer, from a one-thread asyncio server (bot/slack/httpserver.py). Replicas share the ledger (BOT_HOME on a shared volume), which is
 what makes every event run once across them.
 """
 
@@ -14,15 +14,14 @@ import signal
 import socket
 import threading
 from contextlib import suppress
-from socketserver import ThreadingMixIn
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from bot.config import ConfigError, Settings
 from bot.slack.app import SlackBot
+from bot.slack.httpserver import SlackHTTPServer
 from bot.slack.webclient import make_web_client
 
 log = logging.getLogger(__name__)
@@ -31,18 +30,9 @@ EVENTS_PATH = "/slack/events"
 PING_INTERVAL_S = 5.0
 
 
-class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    request_queue_size = 256
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        log.debug("http: " + format, *args)
-
-
 def wsgi_app(slackbot: SlackBot):
-    """POST /slack/events → Bolt; GET /healthz → 200; anything else → 404."""
+    """The same endpoints as a WSGI application, for running under gunicorn or any WSGI server:
+    POST /slack/events → Bolt; GET /healthz → 200; anything else → 404."""
     bolt = SlackRequestHandler(slackbot.app, path=EVENTS_PATH)
 
     def application(environ, start_response):
@@ -58,16 +48,35 @@ def wsgi_app(slackbot: SlackBot):
     return application
 
 
-def http_server(slackbot: SlackBot, host: str = "0.0.0.0", port: int = 3000) -> WSGIServer:
-    """A threaded WSGI server for Bolt (call .serve_forever(); port 0 picks a free one)."""
-    return make_server(host, port, wsgi_app(slackbot), server_class=_ThreadingWSGIServer,
-                       handler_class=_QuietHandler)
+def http_server(slackbot: SlackBot, host: str = "0.0.0.0", port: int = 3000) -> SlackHTTPServer:
+    """The HTTP-mode server (call .start(), then .stop(); port 0 picks a free one)."""
+    return SlackHTTPServer(slackbot.app, host, port, path=EVENTS_PATH, gate=slackbot.acks)
 
 
 def socket_mode_handler(slackbot: SlackBot, app_token: str, *, ping_interval: float = PING_INTERVAL_S,
                         concurrency: int = 10) -> SocketModeHandler:
-    return SocketModeHandler(slackbot.app, app_token=app_token, ping_interval=ping_interval,
-                             concurrency=concurrency)
+    """The builtin Socket Mode handler, with the AckGate counting each envelope from the moment the
+    websocket delivers it (the client queues it, then hands it to a worker thread) until its ack is sent."""
+    handler = SocketModeHandler(slackbot.app, app_token=app_token, ping_interval=ping_interval,
+                                concurrency=concurrency)
+    client, gate = handler.client, slackbot.acks
+    enqueue, run_listeners = client.enqueue_message, client.run_message_listeners
+
+    def enqueue_message(message: str) -> None:
+        if '"envelope_id"' in message:
+            gate.__enter__()
+        enqueue(message)
+
+    def run_message_listeners(message: dict, raw_message: str) -> None:
+        try:
+            run_listeners(message, raw_message)
+        finally:
+            if message.get("envelope_id"):
+                gate.__exit__(None, None, None)
+
+    client.enqueue_message = enqueue_message
+    client.run_message_listeners = run_message_listeners
+    return handler
 
 
 def close_socket_mode(handler: SocketModeHandler) -> None:
@@ -133,10 +142,8 @@ def serve_slack(settings: Settings, *, http: bool = False, port: int = 3000, sch
     socket_handler = None
     try:
         if http:
-            server = http_server(slackbot, host, port)
-            threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.5}, name="opsbot-http",
-                             daemon=True).start()
-            log.info("opsbot: HTTP mode on %s:%s%s", host, server.server_address[1], EVENTS_PATH)
+            server = http_server(slackbot, host, port).start()
+            log.info("opsbot: HTTP mode on %s:%s%s", host, server.port, EVENTS_PATH)
         else:
             socket_handler = socket_mode_handler(slackbot, settings.secret("slack_app_token") or "")
             socket_handler.connect()
@@ -145,8 +152,7 @@ def serve_slack(settings: Settings, *, http: bool = False, port: int = 3000, sch
     finally:
         log.info("opsbot: shutting down")
         if server is not None:
-            server.shutdown()
-            server.server_close()
+            server.stop()
         if socket_handler is not None:
             close_socket_mode(socket_handler)
         slackbot.close(timeout=30)

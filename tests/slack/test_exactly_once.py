@@ -134,9 +134,8 @@ def replica(root, fake_slack: FakeSlack):
 
 
 def test_two_processes_sharing_the_ledger_run_an_event_once(slackbot, replica, fake_slack: FakeSlack):
-    server = http_server(slackbot, "127.0.0.1", 0)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    here = f"http://127.0.0.1:{server.server_address[1]}/slack/events"
+    server = http_server(slackbot, "127.0.0.1", 0).start()
+    here = server.url
     try:
         events = [fake_slack.app_mention("what is the demo status") for _ in range(6)]
         orders = [(replica, here), (replica, here), (here, replica), (here, replica)]   # each wins two…
@@ -166,5 +165,4 @@ def test_two_processes_sharing_the_ledger_run_an_event_once(slackbot, replica, f
             assert len(bot_replies(fake_slack, GENERAL, event["ts"])) == 1
         assert len(list(slackbot.ledger.db["script_runs"].rows)) == 6
     finally:
-        server.shutdown()
-        server.server_close()
+        server.stop()

@@ -3,10 +3,12 @@ signature and 5-minute timestamp checks, retries by X-Slack-Retry-Num, and ack p
 
 from __future__ import annotations
 
+import io
 import json
-import threading
+import socket
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 
@@ -38,12 +40,9 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes, fl
 
 @pytest.fixture
 def events_url(slackbot) -> Iterator[str]:
-    server = http_server(slackbot, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/slack/events"
-    server.shutdown()
-    server.server_close()
+    server = http_server(slackbot, "127.0.0.1", 0).start()
+    yield server.url
+    server.stop()
 
 
 def _signed(fake: FakeSlack, body: bytes, **kwargs) -> dict[str, str]:
@@ -108,3 +107,47 @@ def test_slash_command_over_http_acks_usage_and_runs_a_trigger_once(slackbot, ev
     slackbot.drain()
     posted = [m for m in fake_slack.history(GENERAL) if m.get("user") == fake_slack.bot_user_id]
     assert [block_texts(m)[0] for m in posted] == ["all systems go"]
+
+
+def _raw(url: str, data: bytes) -> bytes:
+    parts = urllib.parse.urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=5) as conn:
+        conn.sendall(data)
+        chunks = []
+        while chunk := conn.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_keep_alive_and_malformed_requests(slackbot, events_url, fake_slack: FakeSlack):
+    body = url_verification_body("k1")
+    headers = "".join(f"{k}: {v}\r\n" for k, v in _signed(fake_slack, body).items())
+    one = f"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n{headers}\r\n".encode() + body
+    last = one.replace(b"Host: x\r\n", b"Host: x\r\nConnection: close\r\n")
+    answers = _raw(events_url, one + last)                     # two requests on one connection
+    assert answers.count(b"HTTP/1.1 200 OK") == 2 and answers.count(b'"challenge": "k1"') + \
+        answers.count(b'"challenge":"k1"') == 2
+    assert _raw(events_url, b"GET /slack/events HTTP/1.1\r\nConnection: close\r\n\r\n").startswith(
+        b"HTTP/1.1 405 Method Not Allowed")
+    assert _raw(events_url, b"POST /slack/events HTTP/1.1\r\nContent-Length: 9999999\r\n\r\n").startswith(
+        b"HTTP/1.1 413 ")
+    assert _raw(events_url, b"POST /slack/events HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n").startswith(
+        b"HTTP/1.1 411 ")
+    assert _raw(events_url, b"NONSENSE\r\n\r\n").startswith(b"HTTP/1.1 400 ")
+    assert slackbot.acks._busy == 0                          # every request left the ack gate
+
+
+def test_the_wsgi_app_serves_the_same_endpoint(slackbot, fake_slack: FakeSlack):
+    from wsgiref.util import setup_testing_defaults
+
+    from bot.slack.server import wsgi_app
+
+    body = url_verification_body("w1")
+    environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/slack/events", "CONTENT_LENGTH": str(len(body)),
+               "CONTENT_TYPE": JSON_CONTENT_TYPE, "wsgi.input": io.BytesIO(body)}
+    setup_testing_defaults(environ)
+    for name, value in _signed(fake_slack, body).items():
+        environ["HTTP_" + name.upper().replace("-", "_")] = value
+    statuses = []
+    answer = b"".join(wsgi_app(slackbot)(environ, lambda status, headers: statuses.append(status)))
+    assert statuses == ["200 OK"] and json.loads(answer)["challenge"] == "w1"
