@@ -28,7 +28,7 @@ from anthropic.types import Message, Model
 
 from bot.ledger import Ledger
 from bot.pricing import PriceTable
-from bot.redact import Redactor
+from bot.redact import Redactor, secret_values_from_env
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +49,14 @@ def deprecated_models() -> dict[str, str]:
     return dict(DEPRECATED_MODELS)
 
 
-def check_model(model: str, setting: str) -> str | None:
-    """A warning for a deprecated or unknown model id (None when fine)."""
+def check_model(model: str, setting: str, current: str | None = None) -> str | None:
+    """A warning for a deprecated or unknown model id (None when fine); `current` is the id to suggest."""
+    instead = f"; set a current id such as {current}" if current and current != model else ""
     eol = deprecated_models().get(model)
     if eol:
-        return f"{setting}={model} is deprecated (end of life {eol}); pick a current id"
+        return f"{setting}={model} is deprecated (end of life {eol}){instead or '; pick a current id'}"
     if model not in known_models():
-        return f"{setting}={model} is not a model id anthropic {anthropic.__version__} knows"
+        return f"{setting}={model} is not a model id anthropic {anthropic.__version__} knows{instead}"
     return None
 
 
@@ -215,11 +216,14 @@ class LLM:
             api_key=settings.secret("anthropic_api_key"),
             base_url=settings.anthropic_base_url or None,   # None: the SDK reads ANTHROPIC_BASE_URL itself
             max_retries=0, timeout=settings.bot_llm_timeout_s)
-        for setting, model in (("BOT_MODEL_MID", settings.bot_model_mid),
-                               ("BOT_MODEL_PREMIUM", settings.bot_model_premium)):
-            warning = check_model(model, setting)
+        for field_name in ("bot_model_mid", "bot_model_premium"):
+            warning = check_model(getattr(settings, field_name), field_name.upper(),
+                                  current=type(settings).model_fields[field_name].default)
             if warning:
                 log.warning(warning)
+        if redactor is None:  # a prompt never leaves unredacted, whoever builds the client
+            redactor = Redactor(secret_values_from_env())
+            redactor.add(settings.secret("anthropic_api_key"))
         retry = kw.pop("retry", None) or RetryPolicy(max_retries=settings.bot_llm_max_retries)
         return cls(client=client, pricing=pricing or PriceTable.load(settings.bot_pricing_file), ledger=ledger,
                    redactor=redactor, retry=retry, timeout_s=settings.bot_llm_timeout_s, **kw)

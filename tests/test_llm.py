@@ -204,7 +204,22 @@ def test_deprecated_model_is_logged_at_start(ledger: Ledger, caplog, tmp_path: P
                         anthropic_base_url="http://127.0.0.1:9")
     with caplog.at_level(logging.WARNING):
         LLM.from_settings(settings, ledger=ledger)
-    assert any("BOT_MODEL_MID=claude-sonnet-4-5 is deprecated" in r.getMessage() for r in caplog.records)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("BOT_MODEL_MID=claude-sonnet-4-5 is deprecated (end of life November 30th, 2026); set a current "
+               "id such as claude-sonnet-5-5" in w for w in warnings), warnings
+    assert not any("BOT_MODEL_PREMIUM" in w for w in warnings)
+
+
+def test_from_settings_redacts_without_being_given_a_redactor(fake_anthropic: FakeAnthropic, ledger: Ledger,
+                                                               monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("DEMO_TOKEN", "hunter2-very-secret")
+    settings = Settings(anthropic_api_key="sk-ant-test-key-1234", anthropic_base_url=fake_anthropic.base_url,
+                        bot_home=tmp_path)
+    llm = LLM.from_settings(settings, ledger=ledger)
+    llm.create(model=MID, max_tokens=10, purpose="test",
+               messages=[{"role": "user", "content": "pw hunter2-very-secret, key sk-ant-test-key-1234"}])
+    body = str(fake_anthropic.message_requests[0].body)
+    assert "hunter2-very-secret" not in body and "sk-ant-test-key-1234" not in body and "[REDACTED]" in body
 
 
 def test_count_tokens_uses_the_api(fake_anthropic: FakeAnthropic, ledger: Ledger) -> None:
