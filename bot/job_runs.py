@@ -10,7 +10,9 @@ Rules:
   A disabled job is never started: `start_job_run` checks `enabled` atomically, and refuses a job that
   is already running anywhere (no overlapping runs, across threads and processes).
 - A run whose process is gone (pid dead on this host, or past its deadline) is "interrupted": not a
-  failure.
+  failure. Its script runs in its own session, so a kill -9 of the bot leaves it running: if it still
+  is, and is provably the same process (same host, pid, boot and start time, recorded when it
+  started), its process group is killed.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from bot.app import Incoming, OpsBot, RequestContext
@@ -96,6 +100,35 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
+    return True
+
+
+def process_identity(pid: int) -> str | None:
+    """The boot id and the process's start time (clock ticks since boot), from /proc: together they name
+    one process for good, since a reused pid has another start time. None when the process is gone (or
+    a zombie), or where there is no /proc."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()       # after "pid (comm)": state is field 3, starttime 22
+    if fields[0] in ("Z", "X"):
+        return None
+    return f"{boot}:{fields[19]}"
+
+
+def stop_leftover_script(pid: int | None, identity: str | None) -> bool:
+    """SIGKILL a job's script process group if the process is still the one recorded. True if killed."""
+    if not pid or not identity or process_identity(pid) != identity:
+        return False
+    try:
+        if os.getpgid(pid) == pid:                     # started in its own session: kill its children too
+            os.killpg(pid, signal.SIGKILL)
+        else:
+            os.kill(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        return False
     return True
 
 
@@ -191,8 +224,9 @@ class JobRunner:
         try:
             ledger.record_decision(request_id, tier="script", decided_by="job", script=entry.name,
                                    reason=f"job {spec.name} ({spec.schedule} {spec.timezone})")
-            result = self.bot.runner.run(entry, args, request_id=request_id, job_run_id=run_id,
-                                         timeout_s=spec.timeout_s)
+            result = self.bot.runner.run(
+                entry, args, request_id=request_id, job_run_id=run_id, timeout_s=spec.timeout_s,
+                on_start=lambda pid: ledger.set_job_run_script(run_id, pid, process_identity(pid)))
             reply = self.bot.script_reply(result, entry, request_id, "job")
         except BaseException as exc:
             ledger.finish_request(request_id, "error", error=cut(f"{type(exc).__name__}: {exc}", 500))
@@ -310,7 +344,7 @@ class JobRunner:
 
         Gone = same host and its pid is dead (or is our pid under a holder this process never created:
         an earlier life of the pid, e.g. pid 1 in a container), or — on any host — past its deadline
-        + margin."""
+        + margin. A script such a run left running on this host is stopped (see stop_leftover_script)."""
         now = now or self.clock()
         me_host = self.holder.split("/", 1)[0]
         interrupted = []
@@ -327,7 +361,11 @@ class JobRunner:
                 pid = int(run["pid"])
                 if pid == os.getpid() or not _pid_alive(pid):
                     reason = f"interrupted: process {pid} ended during the run (restart or kill)"
-            if reason and self.ledger.interrupt_job_run(run["id"], reason=reason, at=iso(now)):
+            if reason is None:
+                continue
+            if host == me_host and stop_leftover_script(run.get("script_pid"), run.get("script_identity")):
+                reason += f"; its script (pid {run['script_pid']}) was still running and was killed"
+            if self.ledger.interrupt_job_run(run["id"], reason=reason, at=iso(now)):
                 log.warning("job %s: run %s %s; not counted as a failure", run["job"], run["id"], reason)
                 interrupted.append(run["id"])
         return interrupted

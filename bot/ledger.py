@@ -89,8 +89,15 @@ def _v2_jobs(db: sqlite_utils.Database) -> None:
     db.execute("CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT, updated_at TEXT)")
 
 
+def _v3_job_script_process(db: sqlite_utils.Database) -> None:
+    """The script process of a job run (pid and an identity: boot id + start time), so that after a
+    kill -9 of the bot a restart can stop a leftover script that is provably the same process."""
+    db.execute("ALTER TABLE job_runs ADD COLUMN script_pid INTEGER")
+    db.execute("ALTER TABLE job_runs ADD COLUMN script_identity TEXT")
+
+
 # Append-only: a new schema change is a new function at the end.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2_jobs]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2_jobs, _v3_job_script_process]
 
 
 class Ledger:
@@ -308,6 +315,10 @@ class Ledger:
 
     def set_job_run_request(self, run_id: int, request_id: str) -> None:
         self.db.execute("UPDATE job_runs SET request_id = ? WHERE id = ?", [request_id, run_id])
+
+    def set_job_run_script(self, run_id: int, pid: int, identity: str | None) -> None:
+        self.db.execute("UPDATE job_runs SET script_pid = ?, script_identity = ? WHERE id = ?",
+                        [pid, identity, run_id])
 
     def finish_job_run(self, run_id: int, *, status: str, error: str | None, finished_at: str,
                        duration_ms: float, max_failures: int,

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -133,8 +134,10 @@ class Runner:
 
     def run(self, entry: ScriptEntry, args: dict[str, Any], *, request_id: str | None = None,
             job_run_id: int | None = None, json_output: bool = False,
-            timeout_s: float | None = None) -> ScriptResult:
-        """Run a script with already-validated args (see ScriptEntry.validate_args)."""
+            timeout_s: float | None = None, on_start: Callable[[int], None] | None = None) -> ScriptResult:
+        """Run a script with already-validated args (see ScriptEntry.validate_args).
+
+        `on_start(pid)` is called once the script's process (and its process group, same id) exists."""
         timeout = timeout_s or entry.timeout_s
         argv = [str(self.registry.script_path(entry)), *entry.to_argv(args)]
         if json_output:
@@ -156,6 +159,11 @@ class Runner:
         err_reader = _CappedReader(proc.stderr, self.output_cap)
         out_reader.start()
         err_reader.start()
+        if on_start is not None:
+            try:
+                on_start(proc.pid)
+            except Exception:
+                log.exception("script %s: on_start callback failed", entry.name)
         timed_out = False
         try:
             exit_code = proc.wait(timeout=timeout)

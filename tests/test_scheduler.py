@@ -38,6 +38,23 @@ def wait_until(predicate, timeout: float = 5.0, step: float = 0.01):
     raise AssertionError("condition not met in time")
 
 
+def running_pid(pid: int) -> bool:
+    """Is there a live (not zombie) process with this pid? Read from /proc, independently of bot code."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in ("Z", "X")
+
+
+def kill_group(pgid: int | None) -> None:
+    try:
+        if pgid:
+            os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
 @pytest.fixture
 def world(tmp_path) -> World:
     return World(tmp_path)
@@ -344,23 +361,24 @@ def test_kill_9_during_a_run_then_restart_keeps_state_and_records_an_interrupted
     pid_file = world.state / "flaky.pid"
     try:
         wait_until(pid_file.exists, timeout=15)
-        running = service.ledger.running_job_runs()
-        assert [r["pid"] for r in running] == [child.pid]
+        running = wait_until(lambda: [r for r in service.ledger.running_job_runs() if r["script_pid"]], timeout=5)
+        script_pid = int(pid_file.read_text())
+        assert [(r["pid"], r["script_pid"]) for r in running] == [(child.pid, script_pid)]
         os.kill(child.pid, signal.SIGKILL)
         child.wait(5)
+        assert running_pid(script_pid)                # the script, in its own session, outlives the bot
+
+        restarted = world.service()                   # a new process's view of the same ledger
+        assert restarted.tick() is True
+        wait_until(lambda: not running_pid(script_pid))   # recovery killed the leftover script
     finally:
         child.kill()
         child.wait(5)
-        if pid_file.exists():                       # the script outlives its parent: clean it up
-            try:
-                os.killpg(int(pid_file.read_text()), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        kill_group(int(pid_file.read_text()) if pid_file.exists() else None)
 
-    restarted = world.service()                      # a new process's view of the same ledger
-    assert restarted.tick() is True
     run = restarted.ledger.job_runs("flaky")[0]
     assert run["status"] == "interrupted" and "ended during the run" in run["error"]
+    assert f"its script (pid {script_pid}) was still running and was killed" in run["error"]
     state = restarted.ledger.job_state("flaky")
     assert state["enabled"] == 1 and state["consecutive_failures"] == 1     # intact, not counted
     assert state["last_status"] == "interrupted"
@@ -369,6 +387,44 @@ def test_kill_9_during_a_run_then_restart_keeps_state_and_records_an_interrupted
     world.mode("flaky", "fail")
     after = restarted.run_now("flaky")
     assert after.consecutive_failures == 2 and not after.disabled       # the interrupted run did not count
+
+
+def test_recovery_kills_a_leftover_script_only_when_it_is_provably_the_runs(world):
+    from bot.job_runs import process_identity
+
+    service = world.service()
+    ledger = service.ledger
+    host = service.holder.split("/", 1)[0]
+    gone = subprocess.Popen(["true"])
+    gone.wait(5)                                             # a bot process that is dead
+    # A process group like a script's: a shell and its child, in their own session.
+    script = subprocess.Popen(["sh", "-c", "sleep 60 & echo $!; wait"], start_new_session=True,
+                              stdout=subprocess.PIPE, text=True)
+    grandchild = int(script.stdout.readline())
+    past = (T0 - dt.timedelta(hours=1)).isoformat()
+
+    def orphaned_run(job: str, holder: str, identity: str | None) -> int:
+        _, run_id = ledger.start_job_run(job, started_at=past, deadline_at=past if "elsewhere" in holder
+                                         else "9999-12-31T00:00:00+00:00", holder=holder, pid=gone.pid,
+                                         trigger="schedule")
+        ledger.set_job_run_script(run_id, script.pid, identity)
+        return run_id
+
+    try:
+        wrong = orphaned_run("a", f"{host}/{gone.pid}/x", "another-boot:12345")   # the pid was reused
+        other_host = orphaned_run("b", f"elsewhere/{gone.pid}/y", process_identity(script.pid))
+        assert sorted(service.recover_interrupted(T0)) == [wrong, other_host]
+        assert running_pid(script.pid) and running_pid(grandchild)              # not provably ours: alive
+        assert "was killed" not in ledger.job_runs("a")[0]["error"]
+
+        ours = orphaned_run("c", f"{host}/{gone.pid}/z", process_identity(script.pid))
+        assert service.recover_interrupted(T0) == [ours]
+        assert script.wait(5) == -signal.SIGKILL
+        wait_until(lambda: not running_pid(grandchild))                        # the whole group
+        assert f"its script (pid {script.pid}) was still running and was killed" in ledger.job_runs("c")[0]["error"]
+    finally:
+        kill_group(script.pid)
+        script.wait(5)
 
 
 def test_a_run_of_a_live_process_elsewhere_is_not_interrupted_until_its_deadline(world):
