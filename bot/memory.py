@@ -8,7 +8,8 @@ with the `load_memory` tool, and it is quoted to the model as data, never as ins
 The three commands are handled deterministically before the pre-router, at 0 tokens. They are
 recorded in the ledger as tier "memory", decided_by "command", so `bot stats` shows them apart from
 the LLM's "direct" tier (whose cost per request they would otherwise dilute).
-Secrets are redacted before a note is written.
+Secrets are redacted before a note is written and again whenever one is read (notes are files
+people may edit), so no prompt, reply or log sees a secret from a note.
 """
 
 from __future__ import annotations
@@ -148,8 +149,8 @@ class MemoryStore:
                 except yaml.YAMLError:
                     front = {}
                 body = rest.lstrip("-").lstrip("\n")
-        body = body.strip()
-        summary = str(front.get("summary") or summarise(body) or path.stem)
+        body = self.redactor(body.strip())   # notes can be edited by hand: redact on the way in, too
+        summary = self.redactor(str(front.get("summary") or summarise(body) or path.stem))
         return Note(path.stem, summary, body, front.get("created_by"), str(front.get("created_at") or "") or None)
 
     def _write(self, note: Note) -> None:

@@ -139,8 +139,8 @@ def orchestrator_system(registry: Registry, memory_lines: Iterable[str], today: 
     """Role + index as one cached block; memory index and date after the breakpoint (they change)."""
     memory = list(memory_lines)
     tail = [f"Today is {(today or dt.date.today()).isoformat()}."]
-    if memory:
-        tail.insert(0, "# Memory notes (load_memory)\n" + "\n".join(memory))
+    if memory:  # anyone can write a note: its summary is data, like its body
+        tail.insert(0, "# Memory notes (load_memory)\n" + quote("memory", "\n".join(memory)))
     return [{"type": "text", "text": ROLE + "\n\n" + index_text(registry), "cache_control": CACHE},
             {"type": "text", "text": "\n".join(tail)}]
 

@@ -87,3 +87,13 @@ def test_store_lookups_are_safe(tmp_path: Path) -> None:
     assert store.index_lines() == [f"{note.name}: On-call handover is Monday 10:00"]
     (tmp_path / "memory" / "hand-written.md").write_text("A note someone wrote by hand.\nMore detail.\n")
     assert store.get("hand-written").summary == "A note someone wrote by hand"
+
+
+def test_a_hand_edited_note_is_redacted_when_read(tmp_path: Path) -> None:
+    store = MemoryStore(tmp_path / "memory", Redactor(["hunter2-very-secret"]))
+    (tmp_path / "memory").mkdir()
+    (tmp_path / "memory" / "db-login.md").write_text(
+        "---\nsummary: DB login is hunter2-very-secret\n---\nUse hunter2-very-secret or ghp_abcdefghijklmnopqrstuvwxyz123456\n")
+    note = store.get("db-login")
+    assert note.summary == "DB login is [REDACTED]" and note.body == "Use [REDACTED] or [REDACTED]"
+    assert "hunter2" not in "".join(store.index_lines()) + "".join(n.body for n in store.search("db login"))

@@ -422,9 +422,10 @@ def test_memory_is_indexed_by_summary_and_loaded_lazily(home: Path, fake_anthrop
     reply = ask(bot, "when does staging get wiped?")
 
     first, second = fake_anthropic.message_requests
-    system = json.dumps(first.system)
-    assert "staging-database-reset-every-sunday-02: The staging database is reset every Sunday at 02:00 UTC" in system
-    assert "Ask #data first" not in system
+    memory_index = first.system[-1]["text"]
+    assert "<memory>\nstaging-database-reset-every-sunday-02: The staging database is reset every Sunday at " \
+           "02:00 UTC\n</memory>" in memory_index                             # quoted as data
+    assert "Ask #data first" not in json.dumps(first.system)
     content = tool_results(second)[0]["content"]
     assert "<memory name=\"staging-database-reset-every-sunday-02\">" in content and "Ask #data first" in content
     assert reply.tier == "direct"
