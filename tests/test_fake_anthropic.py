@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import anthropic
@@ -112,17 +111,19 @@ def test_prompt_cache_reads_longest_seen_prefix(anthropic_client: anthropic.Anth
     assert second.usage.input_tokens == 0  # top-level cache_control marks the last block
 
 
-def test_429_with_retry_after_is_retried_quickly(fake_anthropic: FakeAnthropic) -> None:
+def test_429_with_retry_after_is_retried_after_that_wait(fake_anthropic: FakeAnthropic, monkeypatch) -> None:
     fake_anthropic.fail(429, retry_after=0.05)  # SDK honours retry-after > 0 as-is; 0 means backoff (~0.5 s)
     fake_anthropic.reply_text("ok after retry")
     with client_for(fake_anthropic, max_retries=2) as client:
-        start = time.monotonic()
+        waits: list[float] = []
+        sdk_wait = client._calculate_retry_timeout
+        monkeypatch.setattr(client, "_calculate_retry_timeout", lambda *a, **kw: waits.append(sdk_wait(*a, **kw))
+                            or waits[-1])
         msg = client.messages.create(model=MODEL, max_tokens=100, messages=USER)
-        elapsed = time.monotonic() - start
 
     assert msg.content[0].text == "ok after retry"  # type: ignore[union-attr]
     assert [r.headers["x-stainless-retry-count"] for r in fake_anthropic.requests] == ["0", "1"]
-    assert elapsed < 0.35  # below the SDK's own backoff floor (0.375 s), so retry-after was used
+    assert waits == [0.05]  # the fake's retry-after header, not the SDK's own backoff
 
 
 def test_x_should_retry_false_stops_retries(fake_anthropic: FakeAnthropic) -> None:
@@ -141,8 +142,8 @@ def test_529_raises_overloaded(fake_anthropic: FakeAnthropic, anthropic_client: 
 
 
 def test_delay_beyond_timeout_raises_api_timeout(fake_anthropic: FakeAnthropic) -> None:
-    fake_anthropic.delay(2.0)
-    with client_for(fake_anthropic, timeout=0.2) as client, pytest.raises(anthropic.APITimeoutError):
+    fake_anthropic.delay(1.0)
+    with client_for(fake_anthropic, timeout=0.1) as client, pytest.raises(anthropic.APITimeoutError):
         client.messages.create(model=MODEL, max_tokens=100, messages=USER)
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import textwrap
-import time
 from collections import defaultdict, deque
 from pathlib import Path
 from typing import Any
@@ -238,11 +237,13 @@ def test_pipeline_two_models_and_an_artifact(home: Path, fake_anthropic: FakeAnt
 
 def test_429_then_success(home: Path, fake_anthropic: FakeAnthropic) -> None:
     bot = make_bot(home, fake_anthropic)
-    fake_anthropic.fail(429, retry_after=0.05)
+    slept: list[float] = []
+    bot.orchestrator.llm.sleep = slept.append
+    fake_anthropic.fail(429, retry_after=1.5)
     fake_anthropic.reply_text("ok after a retry")
     reply = ask(bot, "explain rate limits")
 
-    assert reply.text == "ok after a retry" and reply.outcome == "ok"
+    assert reply.text == "ok after a retry" and reply.outcome == "ok" and slept == [1.5]   # retry-after honoured
     calls = bot.ledger.llm_calls_for(reply.request_id)
     assert [bool(c["error"]) for c in calls] == [True, False] and "429" in calls[0]["error"]
     assert [r.headers.get("x-stainless-retry-count") for r in fake_anthropic.message_requests] == ["0", "0"]
@@ -267,12 +268,11 @@ def test_529_on_premium_falls_back_to_mid_with_a_note(home: Path, fake_anthropic
 
 
 def test_timeout_gives_a_clear_reply(home: Path, fake_anthropic: FakeAnthropic) -> None:
-    bot = make_bot(home, fake_anthropic, bot_llm_timeout_s=0.3)
-    fake_anthropic.delay(3.0, then=Reply.text("too late"))
-    started = time.monotonic()
+    bot = make_bot(home, fake_anthropic, bot_llm_timeout_s=0.1)
+    fake_anthropic.delay(1.0, then=Reply.text("too late"))
     reply = ask(bot, "explain our architecture")
 
-    assert time.monotonic() - started < 2.0          # timeouts are not retried
+    assert len(fake_anthropic.message_requests) == 1          # timeouts are not retried
     assert reply.outcome == "timeout" and "did not answer in time" in reply.text
     assert "Scripts still work" in reply.text
     row = decision(bot, reply.request_id)
