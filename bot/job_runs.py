@@ -38,7 +38,7 @@ from bot.router import RouteDecision
 log = logging.getLogger(__name__)
 
 INTERRUPT_MARGIN = dt.timedelta(seconds=60)    # past its deadline + this, a "running" run is dead anywhere
-ALERT_MAX_ATTEMPTS = 12           # a failed alert post is retried with backoff: 30 s, 1 min, … 1 h (~7 h)
+ALERT_MAX_ATTEMPTS = 12           # a failed alert post is retried with backoff: 30 s, 1 min, … 1 h (~5 h)
 ALERT_BACKOFF_MAX_S = 3600.0
 
 
@@ -147,7 +147,6 @@ class JobRunner:
         _LIVE_HOLDERS.add(holder)
         self.builtins = dict(builtins or {})
         self.on_disabled = on_disabled
-        self._alert_retry_at: dict[int, float] = {}      # alert id → monotonic time of the next attempt
 
     # -- one run -----------------------------------------------------------------------------------
 
@@ -321,20 +320,20 @@ class JobRunner:
         A process that cannot reach channels (no Slack) leaves them queued for one that can."""
         sent = 0
         can_deliver = delivers(self.poster)
-        for alert in self.ledger.pending_alerts(ALERT_MAX_ATTEMPTS):
+        for alert in self.ledger.pending_alerts(ALERT_MAX_ATTEMPTS, iso(self.clock())):
             if alert["channel"] and not can_deliver:
-                continue
-            if time.monotonic() < self._alert_retry_at.get(alert["id"], 0.0):
                 continue
             if not self.ledger.claim_alert(alert["id"]):
                 continue
-            ok = deliver(self.poster, alert["channel"], alert["text"])
-            self.ledger.finish_alert(alert["id"], at=iso(self.clock()), error=None if ok else "post failed")
-            if not ok:
-                wait = min(ALERT_BACKOFF_MAX_S, 30.0 * 2 ** alert["attempts"])
-                self._alert_retry_at[alert["id"]] = time.monotonic() + wait
-                log.warning("alert %s for job %s not delivered; retry in %.0f s", alert["id"], alert["job"], wait)
-            sent += ok
+            if deliver(self.poster, alert["channel"], alert["text"]):
+                self.ledger.finish_alert(alert["id"], at=iso(self.clock()))
+                sent += 1
+                continue
+            now = self.clock()
+            wait = min(ALERT_BACKOFF_MAX_S, 30.0 * 2 ** alert["attempts"])
+            self.ledger.finish_alert(alert["id"], at=iso(now), error="post failed",
+                                     retry_at=iso(now + dt.timedelta(seconds=wait)))
+            log.warning("alert %s for job %s not delivered; retry in %.0f s", alert["id"], alert["job"], wait)
         return sent
 
     # -- interrupted runs --------------------------------------------------------------------------

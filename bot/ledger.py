@@ -96,8 +96,14 @@ def _v3_job_script_process(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE job_runs ADD COLUMN script_identity TEXT")
 
 
+def _v4_alert_retry(db: sqlite_utils.Database) -> None:
+    """When a failed alert post may be tried again (backoff shared by every process, kept over restarts)."""
+    db.execute("ALTER TABLE alerts ADD COLUMN next_attempt_at TEXT")
+
+
 # Append-only: a new schema change is a new function at the end.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2_jobs, _v3_job_script_process]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2_jobs, _v3_job_script_process,
+                                                             _v4_alert_retry]
 
 
 class Ledger:
@@ -398,18 +404,21 @@ class Ledger:
                            "WHERE name = ?", [at, reason or "disabled by hand", at, name])
             return before
 
-    def pending_alerts(self, max_attempts: int = 5) -> list[dict]:
-        return list(self.db["alerts"].rows_where("status IN ('pending', 'failed') AND attempts < ?",
-                                                  [max_attempts], order_by="id"))
+    def pending_alerts(self, max_attempts: int, now: str) -> list[dict]:
+        """Alerts to post now: queued, or failed with attempts left and their retry time reached."""
+        return list(self.db["alerts"].rows_where(
+            "status IN ('pending', 'failed') AND attempts < ? AND (next_attempt_at IS NULL OR next_attempt_at <= ?)",
+            [max_attempts, now], order_by="id"))
 
     def claim_alert(self, alert_id: int) -> bool:
         """At most once: only the caller that flips it to 'sending' posts it (a crash then never resends)."""
         return self.db.execute("UPDATE alerts SET status = 'sending', attempts = attempts + 1 "
                                "WHERE id = ? AND status IN ('pending', 'failed')", [alert_id]).rowcount == 1
 
-    def finish_alert(self, alert_id: int, *, at: str, error: str | None = None) -> None:
-        self.db.execute("UPDATE alerts SET status = ?, error = ?, sent_at = ? WHERE id = ?",
-                        ["failed" if error else "sent", error, None if error else at, alert_id])
+    def finish_alert(self, alert_id: int, *, at: str, error: str | None = None, retry_at: str | None = None) -> None:
+        """Sent — or failed, to be tried again from `retry_at`."""
+        self.db.execute("UPDATE alerts SET status = ?, error = ?, sent_at = ?, next_attempt_at = ? WHERE id = ?",
+                        ["failed" if error else "sent", error, None if error else at, retry_at, alert_id])
 
     def alerts_for(self, job: str) -> list[dict]:
         return list(self.db["alerts"].rows_where("job = ?", [job], order_by="id"))

@@ -61,6 +61,8 @@ log = logging.getLogger(__name__)
 
 LEASE_NAME = "scheduler"
 LEASE_JOB_ID = "_scheduler_lease"
+ALERTS_JOB_ID = "_alerts"
+HOUSEKEEPING = frozenset({LEASE_JOB_ID, ALERTS_JOB_ID})     # APScheduler jobs that are not registry jobs
 MISFIRE_GRACE_S = 300               # a run missed by less than this (e.g. during a restart) still runs, once
 MAX_WORKERS = 10
 
@@ -317,19 +319,28 @@ class JobService:
     # -- the scheduler -----------------------------------------------------------------------------
 
     def tick(self, now: dt.datetime | None = None) -> bool:
-        """Take or renew the scheduler lease, then (as the leader) recover, alert and (re)schedule.
-        Called every lease_s/3 by the running scheduler; tests call it with an injected time."""
+        """One scheduler step, as the running scheduler takes it: the lease (and, as the leader, recovery
+        and the timetable), then the pending alerts. Tests call it with an injected time."""
         now = now or self.clock()
-        got = self.ledger.acquire_lease(LEASE_NAME, self.holder, self.lease_s, now.timestamp())
+        leader = self._hold_lease(now)
+        if leader:
+            self.runner.send_pending_alerts()
+        return leader
+
+    def _hold_lease(self, now: dt.datetime, *, only_while_started: bool = False) -> bool:
+        """Take or renew the lease; as the leader, recover interrupted runs and rebuild the timetable.
+        All local work: the lease thread must renew on time, so posting (alerts) happens elsewhere."""
         with self._lock:
+            if only_while_started and self._aps is None:       # never re-take the lease stop() released
+                return False
+            got = self.ledger.acquire_lease(LEASE_NAME, self.holder, self.lease_s, now.timestamp())
             if got and not self.is_leader:
                 log.info("scheduler: %s holds the lease and runs the jobs", self.holder)
             elif self.is_leader and not got:
                 log.warning("scheduler: %s lost the lease; no longer running jobs", self.holder)
             self.is_leader = got
         if got:
-            self.recover_interrupted(now)
-            self.send_pending_alerts()
+            self.runner.recover_interrupted(now)
             self._reconcile(now)
         else:
             self._unschedule_all()
@@ -337,18 +348,24 @@ class JobService:
 
     def _lease_tick(self) -> None:
         try:
-            with self._lock:                  # never re-take the lease after stop() released it
-                if self._aps is not None:
-                    self.tick()
+            self._hold_lease(self.clock(), only_while_started=True)
         except Exception:
             log.exception("scheduler: lease tick failed")
+
+    def _alerts_tick(self) -> None:
+        if not self.is_leader:
+            return
+        try:
+            self.runner.send_pending_alerts()
+        except Exception:
+            log.exception("scheduler: sending alerts failed")
 
     def _aps_next_runs(self) -> dict[str, dt.datetime]:
         aps = self._aps
         if aps is None or not self.is_leader:
             return {}
         return {job.id: job.next_run_time for job in aps.get_jobs()
-                if job.id != LEASE_JOB_ID and job.next_run_time is not None}
+                if job.id not in HOUSEKEEPING and job.next_run_time is not None}
 
     def _reconcile(self, now: dt.datetime | None = None) -> None:
         """Make APScheduler's timetable match the ledger: scheduled jobs in, everything else out."""
@@ -359,7 +376,7 @@ class JobService:
         with self._lock:
             states = self.ledger.job_states()
             wanted = {j["name"] for j in self.list_jobs(now) if j["state"] == "scheduled"}
-            present = {job.id for job in aps.get_jobs() if job.id != LEASE_JOB_ID}
+            present = {job.id for job in aps.get_jobs() if job.id not in HOUSEKEEPING}
             for name in present - wanted:
                 aps.remove_job(name)
             for name in sorted(wanted - present):
@@ -385,7 +402,7 @@ class JobService:
         if aps is None:
             return
         for job in aps.get_jobs():
-            if job.id != LEASE_JOB_ID:
+            if job.id not in HOUSEKEEPING:
                 self._unschedule(job.id)
 
     def start(self) -> JobService:
@@ -398,12 +415,17 @@ class JobService:
             return self
         aps = BackgroundScheduler(
             timezone=dt.UTC,
-            executors={"default": ThreadPoolExecutor(MAX_WORKERS), "lease": ThreadPoolExecutor(1)},
+            executors={"default": ThreadPoolExecutor(MAX_WORKERS), "lease": ThreadPoolExecutor(1),
+                       "alerts": ThreadPoolExecutor(1)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": int(self.misfire_grace_s)})
         aps.start()
         self._aps = aps
         renew = max(self.lease_s / 3, 0.05)
+        # Housekeeping on threads of its own: a slow Slack post (alerts) never delays a lease renewal,
+        # and neither waits behind long-running jobs.
         aps.add_job(self._lease_tick, IntervalTrigger(seconds=renew), id=LEASE_JOB_ID, executor="lease",
+                    next_run_time=utcnow(), max_instances=1, coalesce=True, misfire_grace_time=None)
+        aps.add_job(self._alerts_tick, IntervalTrigger(seconds=renew), id=ALERTS_JOB_ID, executor="alerts",
                     next_run_time=utcnow(), max_instances=1, coalesce=True, misfire_grace_time=None)
         return self
 

@@ -22,7 +22,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.app import Reply
 from bot.ledger import Ledger
-from bot.scheduler import JobNotFound, JobService, build_trigger, start_scheduler
+from bot.scheduler import HOUSEKEEPING, JobNotFound, JobService, LogPoster, build_trigger, start_scheduler
 from tests.test_scheduler_helpers import T0, Clock, RecordingPoster, World
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -334,13 +334,50 @@ def test_two_real_schedulers_share_a_ledger_one_runs_jobs_then_the_other_takes_o
         time.sleep(0.25)
         assert a.is_leader and not b.is_leader
         assert {j.id for j in a._aps.get_jobs()} >= {"flaky", "heartbeat"}
-        assert [j.id for j in b._aps.get_jobs()] == ["_scheduler_lease"]     # B schedules nothing
+        assert {j.id for j in b._aps.get_jobs()} == HOUSEKEEPING                 # B schedules nothing
         ha.shutdown(release=False)                                           # A dies holding the lease
         wait_until(lambda: b.is_leader, timeout=3)
         assert {j.id for j in b._aps.get_jobs()} >= {"flaky", "heartbeat"}
     finally:
         ha.shutdown()
         hb.shutdown()
+
+
+def test_a_hanging_alert_post_does_not_hold_up_the_lease_renewals(world):
+    terminal = world.service(poster=LogPoster())          # no Slack here: the alert stays queued
+    world.mode("flaky", "fail")
+    for _ in range(3):
+        terminal.run_now("flaky")
+    release = threading.Event()
+
+    class Hangs:
+        def __init__(self):
+            self.channels = []
+
+        def post(self, channel, text, blocks=None):
+            self.channels.append(channel)
+            release.wait(10)                                # Slack not answering
+
+    poster = Hangs()
+    settings = world.settings(bot_scheduler_lease_s=0.3)
+    service = world.service(settings=settings, poster=poster)
+    ledger = service.ledger
+
+    def expiry() -> float:
+        return ledger.db.execute("SELECT expires_at FROM leases").fetchone()[0]
+
+    handle = start_scheduler(service.bot, settings, service=service)
+    try:
+        wait_until(lambda: "#alerts" in poster.channels)   # the leader is posting the alert, and hangs
+        first = expiry()
+        wait_until(lambda: expiry() > first + 0.25)        # meanwhile the lease is renewed (every 0.1 s)
+        assert service.is_leader
+        release.set()
+        wait_until(lambda: ledger.alerts_for("flaky")[0]["status"] == "sent")
+    finally:
+        release.set()
+        handle.shutdown()
+    assert poster.channels.count("#alerts") == 1
 
 
 # -- kill -9 during a run, then restart ---------------------------------------------------------------------
@@ -532,8 +569,6 @@ def test_migrated_ledger_keeps_old_files_working(tmp_path):
 
 
 def test_an_alert_raised_where_slack_is_unreachable_waits_for_a_process_that_can_post_it(world, caplog):
-    from bot.scheduler import LogPoster
-
     terminal = world.service(poster=LogPoster())              # e.g. `bot jobs run` without SLACK_BOT_TOKEN
     world.mode("flaky", "fail")
     for _ in range(3):
@@ -584,7 +619,7 @@ def test_failure_counting_matches_the_rule_for_any_sequence_of_outcomes(tmp_path
     check()
 
 
-def test_an_alert_that_could_not_be_posted_is_retried_later_not_lost(world, monkeypatch):
+def test_an_alert_that_could_not_be_posted_is_retried_later_not_lost(world):
     class Flaky:
         def __init__(self):
             self.up, self.posts = False, []
@@ -595,19 +630,20 @@ def test_an_alert_that_could_not_be_posted_is_retried_later_not_lost(world, monk
             self.posts.append((channel, text))
 
     poster = Flaky()
-    service = world.service(poster=poster)
+    clock = Clock()
+    service = world.service(poster=poster, clock=clock)
     world.mode("flaky", "fail")
     for _ in range(3):
         service.run_now("flaky")
     assert [a["status"] for a in service.ledger.alerts_for("flaky")] == ["failed"]
     poster.up = True
-    service.tick(T0)
-    assert poster.posts == [] or all(c != "#alerts" for c, _ in poster.posts)    # backing off
-    monkeypatch.setattr(service.runner, "_alert_retry_at", {})                          # … time passes
-    service.tick(T0)
-    service.tick(T0)
+    service.tick(clock.advance(seconds=29))
+    assert [c for c, _ in poster.posts].count("#alerts") == 0                     # backing off for 30 s
+    service.tick(clock.advance(seconds=2))
+    service.tick(clock.advance(seconds=60))
     assert [c for c, _ in poster.posts].count("#alerts") == 1
-    assert [a["status"] for a in service.ledger.alerts_for("flaky")] == ["sent"]
+    alert = service.ledger.alerts_for("flaky")[0]
+    assert (alert["status"], alert["attempts"]) == ("sent", 2)
 
 
 def test_after_a_restart_missed_runs_are_coalesced_into_one_run_within_the_grace_time(tmp_path):
