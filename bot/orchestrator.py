@@ -37,7 +37,7 @@ from bot.prompts import (
 from bot.registry import ArgError
 from bot.router import tokens
 from bot.tiers import Meter
-from bot.tiers.pipeline import Pipeline
+from bot.tiers.pipeline import STAGE2_MAX_TOKENS, Pipeline
 from bot.tiers.premium import PREMIUM_MAX_TOKENS, PremiumAgent
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 MAX_STEPS = 6
 ORCHESTRATOR_MAX_TOKENS = 2048
 SCRIPT_OUTPUT_CHARS = 6000
+MIN_PREMIUM_INPUT = 1000      # below this, a premium call is not worth making: the mid model answers
 _REF = re.compile(r"\[\[(request|thread|script:([a-z0-9]+\.[a-z0-9-]+))\]\]")
 FIRST_TOOL_TIER = {"run_script": "script", "load_skill": "direct", "load_memory": "direct",
                    "delegate_premium": "premium", "run_pipeline": "pipeline"}
@@ -336,13 +337,9 @@ class _Request:
         if not isinstance(context, str):
             context = json.dumps(context, ensure_ascii=False)
         context = self.expand(context)
-        room = o.token_cap - self.meter.usage.total - PREMIUM_MAX_TOKENS
-        budget = min(o.premium.budget_for(skills), room)
-        if budget < 1000:
-            self.meter.note("This request's token cap left no room for the premium model; the mid model "
-                            "answered instead.", visible=True)
-            return _Result("This request's token budget is nearly spent; answer the user yourself, briefly.",
-                           is_error=True)
+        budget = min(o.premium.budget_for(skills), self.room() - PREMIUM_MAX_TOKENS)
+        if budget < MIN_PREMIUM_INPUT:
+            return self.no_room("the premium model")
         prompt = o.premium.prompt(task=task, skills=skills, memory=memory, excerpt=self.bot.redactor(context),
                                   budget=budget)
         allowed, skipped = self.premium_allowed(prompt.estimate, PREMIUM_MAX_TOKENS)
@@ -358,9 +355,11 @@ class _Request:
             pipelines = [s.name for s in self.bot.registry.skills.values() if s.tier == "pipeline"]
             what = "no skill" if skill is None else f"a {skill.tier} skill, not a pipeline:"
             raise BadInput(f"{name!r} is {what}. Pipeline skills: {', '.join(pipelines) or 'none'}.")
-        brief = _text(data, "brief", "everything the content needs")
-        allowed, skipped = self.premium_allowed(skill.budget_tokens or o.premium.default_budget, 8000)
-        result = o.pipeline.run(skill, self.bot.redactor(brief), self.meter, request_id=self.ctx.request_id,
+        brief = self.bot.redactor(_text(data, "brief", "everything the content needs"))
+        if o.pipeline.max_tokens(skill, brief) > self.room():
+            return self.no_room("the two-stage pipeline")
+        allowed, skipped = self.premium_allowed(o.pipeline.budget_for(skill), STAGE2_MAX_TOKENS)
+        result = o.pipeline.run(skill, brief, self.meter, request_id=self.ctx.request_id,
                                 allow_premium=allowed, skipped=skipped)
         self.artifact = result.artifact
         preview = clip(result.content.strip(), 800, "content")
@@ -381,6 +380,16 @@ class _Request:
                 return self.outputs[name]
             raise BadInput(f"[[script:{name}]]: that script has not run in this request")
         return _REF.sub(one, context)
+
+    def room(self) -> int:
+        """Tokens this request may still spend under its cap (BOT_REQUEST_TOKEN_CAP)."""
+        return self.o.token_cap - self.meter.usage.total
+
+    def no_room(self, what: str) -> _Result:
+        self.meter.note(f"This request's token cap left no room for {what}; the mid model answered instead.",
+                        visible=True)
+        return _Result("This request's token budget is nearly spent; answer the user yourself, briefly.",
+                       is_error=True)
 
     def premium_allowed(self, input_tokens: int, output_tokens: int) -> tuple[bool, str]:
         """Premium is skipped (mid model, with a note) when it would overrun today's budget."""

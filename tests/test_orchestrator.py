@@ -406,6 +406,20 @@ def test_request_token_cap_stops_the_loop(home: Path, fake_anthropic: FakeAnthro
     assert len(fake_anthropic.message_requests) < 6
 
 
+def test_pipeline_over_the_request_token_cap_is_not_started(home: Path, fake_anthropic: FakeAnthropic) -> None:
+    bot = make_bot(home, fake_anthropic, bot_request_token_cap=15_000)     # a run may need ~20k
+    fake_anthropic.reply_tool_use("run_pipeline", {"skill": "landing-page", "brief": "Deploy Previews",
+                                                   "reason": "content then HTML"})
+    fake_anthropic.reply_text("Here is a short outline instead: hero, three benefits, FAQ.")
+    reply = ask(bot, "make a landing page for deploy previews")
+
+    assert reply.text.startswith("Here is a short outline instead") and "no room for the two-stage pipeline" in reply.text
+    assert reply.artifact is None and [r.model for r in fake_anthropic.message_requests] == [MID, MID]
+    assert tool_results(fake_anthropic.message_requests[1])[0]["is_error"]
+    assert sum(c["input_tokens"] + c["output_tokens"] + c["cache_read_tokens"] + c["cache_write_tokens"]
+               for c in bot.ledger.llm_calls_for(reply.request_id)) <= 15_000
+
+
 def test_without_api_key_there_is_no_orchestrator(home: Path, fake_anthropic: FakeAnthropic) -> None:
     settings = make_settings(home, fake_anthropic, anthropic_api_key=None)
     bot = create_bot(settings, environ={})

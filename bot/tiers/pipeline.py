@@ -54,6 +54,10 @@ def extract_file(text: str, skill: str) -> Artifact:
     return Artifact(f"{skill}.{ext}", text.strip() + "\n")
 
 
+def _stage1_system(skill: SkillEntry, stage1: str) -> str:
+    return f"{STAGE1_ROLE}\n\n# Skill: {skill.name}\n{stage1}"
+
+
 @dataclass
 class PipelineResult:
     content: str
@@ -68,18 +72,26 @@ class Pipeline:
         self.premium_model = premium_model
         self.default_budget = default_budget
 
+    def budget_for(self, skill: SkillEntry) -> int:
+        """Stage 2's input budget: the skill's `budget_tokens`, else BOT_PREMIUM_INPUT_BUDGET."""
+        return skill.budget_tokens or self.default_budget
+
+    def max_tokens(self, skill: SkillEntry, brief: str) -> int:
+        """The most tokens a run can spend (conservative): stage 1 in and out, stage 2 in and out."""
+        stage1_input = budget_tokens(_stage1_system(skill, split_stages(skill.body())[0]) + quote("brief", brief))
+        return stage1_input + STAGE1_MAX_TOKENS + self.budget_for(skill) + STAGE2_MAX_TOKENS
+
     def run(self, skill: SkillEntry, brief: str, meter: Meter, *, request_id: str | None,
             allow_premium: bool = True, skipped: str = "") -> PipelineResult:
         stage1, stage2 = split_stages(skill.body())
         first = self.llm.create(
             model=self.mid_model, purpose="pipeline:stage1", request_id=request_id, max_tokens=STAGE1_MAX_TOKENS,
-            system=f"{STAGE1_ROLE}\n\n# Skill: {skill.name}\n{stage1}",
-            messages=[{"role": "user", "content": quote("brief", brief)}])
+            system=_stage1_system(skill, stage1), messages=[{"role": "user", "content": quote("brief", brief)}])
         meter.add(first)
         content = first.text
         if first.stop_reason == "max_tokens":
             meter.note("Stage 1 content hit its length limit and may end abruptly.")
-        budget = skill.budget_tokens or self.default_budget
+        budget = self.budget_for(skill)
         system = f"{STAGE2_ROLE}\n\n# Skill: {skill.name}\n{stage2}"
         room = budget - budget_tokens(system) - 60
         if budget_tokens(content) > room:
