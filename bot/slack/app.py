@@ -283,6 +283,8 @@ class SlackBot:
 
     def _on_mention(self, body: dict, event: dict) -> None:
         self.count("events")
+        if event.get("bot_id") or not event.get("user"):
+            return                            # other bots talking to us: no bot-to-bot loops
         self.enqueue(self._converse, event, body.get("event_id"), "mention", key=dedupe_key(body))
 
     def _on_message(self, body: dict, event: dict) -> None:

@@ -22,6 +22,9 @@ BOT_SCOPES = [
     "files:write",           # long output as a file
     "usergroups:read",       # registry `allowed.groups`
     "users:read",
+    "channels:read",         # the slack.* scripts: conversations.list (slack.channels, channel names)
+    "groups:read",
+    "users:read.email",      # slack.user-lookup: users.lookupByEmail
 ]
 BOT_EVENTS = ["app_mention", "message.channels", "message.groups", "message.im", "message.mpim", "reaction_added"]
 COMMANDS = [

@@ -19,7 +19,7 @@ from typing import Any
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
-from bot.config import ConfigError, Settings
+from bot.config import ConfigError, Settings, load_settings
 from bot.slack.app import SlackBot
 from bot.slack.httpserver import SlackHTTPServer
 from bot.slack.webclient import make_web_client
@@ -127,6 +127,16 @@ def _jobs(slackbot: SlackBot, settings: Settings, run_scheduler: bool):
         handle = start_scheduler(slackbot.bot, settings, poster)
         return handle, handle.service
     return None, JobService(slackbot.bot, settings, poster=poster)
+
+
+def create_wsgi_app(settings: Settings | None = None):
+    """HTTP mode under a WSGI server, e.g. `gunicorn -w 2 --threads 8 'bot.slack.server:create_wsgi_app()'`
+    (each worker process is a replica sharing the ledger; jobs are left to `bot serve`)."""
+    settings = settings or load_settings()
+    slackbot = build_slackbot(settings, http=True)
+    _, slackbot.jobs = _jobs(slackbot, settings, run_scheduler=False)
+    slackbot.start()
+    return wsgi_app(slackbot)
 
 
 def serve_slack(settings: Settings, *, http: bool = False, port: int = 3000, scheduler: bool = True,

@@ -91,6 +91,7 @@ def test_edits_joins_and_bot_messages_are_ignored(connected, fake_slack: FakeSla
         {**fake_slack.message("edited", channel=dm, channel_type="im"), "subtype": "message_changed"},
         {**fake_slack.message("joined"), "subtype": "channel_join"},
         {**fake_slack.message("from another bot", channel=dm, channel_type="im"), "bot_id": "B0OTHER"},
+        {**fake_slack.app_mention("another bot asking"), "bot_id": "B0OTHER"},
     ]
     for event in noise:
         fake_slack.wait_for_ack(fake_slack.send_event(event))

@@ -41,3 +41,14 @@ def test_missing_settings_are_named(root):
         build_slackbot(demo_settings(root, slack_bot_token="xoxb-1"), http=False)
     with pytest.raises(ConfigError, match="SLACK_BOT_TOKEN"):
         build_slackbot(demo_settings(root), http=True)
+
+
+def test_create_wsgi_app_for_gunicorn(root, fake_slack: FakeSlack):
+    from bot.slack.server import create_wsgi_app
+
+    app = create_wsgi_app(demo_settings(root, slack_bot_token=fake_slack.bot_token, slack_api_url=fake_slack.api_url,
+                                        slack_signing_secret=fake_slack.signing_secret))
+    statuses = []
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/healthz", "SERVER_PROTOCOL": "HTTP/1.1"}
+    assert b"".join(app(environ, lambda status, headers: statuses.append(status))) == b"ok"
+    assert statuses == ["200 OK"]
