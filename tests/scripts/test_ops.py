@@ -97,6 +97,7 @@ def certs(tmp_path_factory):
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     other = ""  # base URL of the other server, for cross-scheme redirects
+    release = threading.Event()  # /slow answers only once the fixture is torn down
 
     def log_message(self, *args):
         pass
@@ -132,8 +133,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._send(200, b"x" * 5000, length=False)
         elif path == "/auth":
             self._send(401, b"login")
-        elif path == "/slow":
-            time.sleep(1.5)
+        elif path == "/slow":  # no answer while the test runs: whatever the client's timeout, it fires
+            self.release.wait(30)
             self._send(200, b"late")
         else:
             self._send(404, b"not found")
@@ -166,7 +167,9 @@ def web(certs):
             "https_port": secure.server_port, "expired_port": expired.server_port,
             "http_port": plain.server_port}
     Handler.other = urls["https"]
+    Handler.release.clear()
     yield urls
+    Handler.release.set()
     for server in (plain, secure, expired):
         server.shutdown()
         server.server_close()
@@ -232,9 +235,7 @@ def test_http_check_unreachable_is_a_result_not_a_crash():
 
 
 def test_http_check_timeout_is_down(web):
-    started = time.monotonic()
     data = run_script("ops.http-check", "--url", f"{web['http']}/slow", "--timeout", "0.25", "--json").json()
-    assert time.monotonic() - started < 1.4
     assert data["up"] is False and data["reason"] == "timed out after 0.25s"
 
 
@@ -773,10 +774,8 @@ def test_dns_ignores_a_reply_with_the_wrong_id(dns):
 
 
 def test_dns_timeout_exits_5(dns):
-    started = time.monotonic()
     result = dig(dns, "slow.example.test", "A", "--timeout", "0.25")
     assert result.code == 5 and "no reply within 0.25s" in result.stderr
-    assert time.monotonic() - started < 2
 
 
 def test_dns_nothing_listening_exits_4():
