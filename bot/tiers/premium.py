@@ -95,8 +95,7 @@ def build_prompt(*, task: str, skills: list[SkillEntry], memory: list[tuple[str,
     task_text = f"Task:\n{task.strip()}"
 
     def total() -> int:
-        system = PREMIUM_ROLE + "".join("\n\n" + p.render() for p in parts if p.kind == "skill")
-        user = "\n\n".join([*(p.render() for p in parts if p.kind != "skill"), task_text])
+        system, user = _render(parts, task_text)
         return budget_tokens(system) + budget_tokens(user) + 8
 
     over = total() - budget
@@ -119,9 +118,15 @@ def build_prompt(*, task: str, skills: list[SkillEntry], memory: list[tuple[str,
         room = max(200, int((budget_tokens(task_text) - over) * BUDGET_CHARS_PER_TOKEN))
         task_text = task_text[: room // 2] + "\n[… task trimmed to fit the budget …]\n" + task_text[-room // 2:]
         notes.append("task trimmed")
+    system, user = _render(parts, task_text)
+    return PremiumPrompt(system, [{"role": "user", "content": user}], total(), budget, notes)
+
+
+def _render(parts: list[Part], task_text: str) -> tuple[str, str]:
+    """(system, user): skill bodies in the system prompt; memory, excerpt and the task in the user turn."""
     system = PREMIUM_ROLE + "".join("\n\n" + p.render() for p in parts if p.kind == "skill")
     user = "\n\n".join([*(p.render() for p in parts if p.kind != "skill"), task_text])
-    return PremiumPrompt(system, [{"role": "user", "content": user}], total(), budget, notes)
+    return system, user
 
 
 class PremiumAgent:
