@@ -354,7 +354,7 @@ def test_subscriptions_empty(httpserver, env):
 def test_payouts(httpserver, env):
     payouts = [
         {"id": "po_2", "object": "payout", "amount": 250000, "currency": "usd", "status": "in_transit",
-         "arrival_date": NOW + 2 * DAY, "created": NOW - 3600, "method": "standard", "automatic": True},
+         "arrival_date": NOW + 2 * DAY + 3600, "created": NOW - 3600, "method": "standard", "automatic": True},
         {"id": "po_1", "object": "payout", "amount": 99000, "currency": "usd", "status": "failed",
          "arrival_date": NOW - 5 * DAY, "created": NOW - 7 * DAY, "method": "instant", "automatic": False,
          "failure_code": "account_closed", "failure_message": "The bank account has been closed."},
@@ -366,7 +366,7 @@ def test_payouts(httpserver, env):
     assert result.code == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[1].startswith("• *$2,500.00 USD* — in_transit — arrives ")
-    assert "(in 1d)" in lines[1] or "(in 2d)" in lines[1]
+    assert lines[1].endswith("(in 2d) — `po_2`")
     assert lines[2].endswith("`po_1` (instant) — The bank account has been closed.")
     assert "more payouts exist" in lines[3]
     (req,) = requests_to(httpserver, "/v1/payouts")

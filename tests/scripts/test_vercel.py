@@ -15,6 +15,14 @@ NOW_MS = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
 HOUR = 3600 * 1000
 
 
+@pytest.fixture(autouse=True)
+def _fresh_now():
+    """The scripts compare the fake's timestamps with the real clock ("expires in 10d", "since 3
+    days"): anchor them when each test starts, not when the module was imported."""
+    global NOW_MS
+    NOW_MS = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+
+
 @pytest.fixture
 def env(httpserver):
     return {"VERCEL_TOKEN": TOKEN, "VERCEL_API_URL": httpserver.url_for(""), "VERCEL_TEAM_ID": "team_abc"}
