@@ -54,6 +54,13 @@ GENERIC_FAILURE = (":warning: Sorry, something went wrong on my side and I could
                    "It is logged as `{ref}`; try again, or ask an admin to look it up.")
 
 
+def _ts(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
+
+
 def dedupe_key(body: dict[str, Any]) -> str | None:
     """What makes a delivery unique: the event id, or the trigger id of a command or click."""
     if body.get("type") == "event_callback" and body.get("event_id"):
@@ -317,17 +324,21 @@ class SlackBot:
             self.count("duplicates")              # the same post as both app_mention and message
             return
         self.threads.mark(channel, thread_ts)
-        text = self.clean_text(event.get("text") or "")
-        if text.lower() in ("", "help", "?", "hi", "hello"):
-            help_text = self.commands.help_text(user, channel)
-            self._post(channel, thread_ts, bk.fallback(help_text), bk.mrkdwn_blocks(help_text))
+        try:
+            text = self.clean_text(event.get("text") or "")
+            if text.lower() in ("", "help", "?", "hi", "hello"):
+                help_text = self.commands.help_text(user, channel)
+                self._post(channel, thread_ts, bk.fallback(help_text), bk.mrkdwn_blocks(help_text))
+                return
+            incoming = self.incoming(text, user=user, channel=channel, event_id=event_id, thread_ts=thread_ts,
+                                     thread=context)
+        except Exception as exc:                  # answer() has its own net; this covers what comes before
+            self.fail(exc, channel=channel, thread_ts=thread_ts, user=user)
             return
-        incoming = self.incoming(text, user=user, channel=channel, event_id=event_id, thread_ts=thread_ts,
-                                 thread=context)
         self.answer(incoming, channel=channel, thread_ts=thread_ts, progress_ts=ts)
 
     def _thread_context(self, messages: list[dict], current_ts: str) -> list[dict[str, str]]:
-        earlier = [m for m in messages if float(m.get("ts", 0)) < float(current_ts) and (m.get("text") or "").strip()]
+        earlier = [m for m in messages if _ts(m.get("ts")) < _ts(current_ts) and (m.get("text") or "").strip()]
         out = []
         for m in earlier[-THREAD_CONTEXT_MESSAGES:]:
             who = "opsbot" if self.threads.is_bot(m) else (m.get("user") or "someone")
@@ -385,8 +396,8 @@ class SlackBot:
         """A confirmation prompt (ephemeral, to the requester), a refusal (ephemeral for commands),
         or the answer in the thread (long output as a file)."""
         if reply.confirmation is not None:
-            blocks = bk.confirmation_blocks(reply, reply.confirmation)
-            text = bk.fallback(f"Confirm to run {reply.confirmation.command()}")
+            blocks = bk.confirmation_blocks(reply, reply.confirmation, self.redact)
+            text = bk.fallback(self.redact(f"Confirm to run {reply.confirmation.command()}"))
             if respond is not None:
                 respond(response_type="ephemeral", text=text, blocks=blocks)
             else:
@@ -408,7 +419,7 @@ class SlackBot:
             filename = reply.artifact.filename if reply.artifact else f"opsbot-{reply.request_id}.txt"
             body = bk.long_summary(reply, filename, content)
         else:
-            body = reply.text
+            body = self.redact(reply.text)
         blocks = bk.answer_blocks(reply, body=body, requested_by=requested_by, via=via)
         try:
             ts = self._post(channel, thread_ts, bk.fallback(body), blocks)
@@ -481,8 +492,8 @@ class SlackBot:
         request = self.ledger.get_request(row["request_id"]) or {}
         channel = request.get("channel") or row.get("channel") or clicked_in
         thread_ts = request.get("thread_ts")
-        command = PendingConfirmation(row["id"], row["script"], json.loads(row["args"] or "{}"), row["user"],
-                                      row["expires_at"]).command()
+        command = self.redact(PendingConfirmation(row["id"], row["script"], json.loads(row["args"] or "{}"),
+                                                  row["user"], row["expires_at"]).command())
         requester = user == row["user"]
         live = dt.datetime.fromisoformat(row["expires_at"]) > dt.datetime.now(dt.UTC)
         if requester and approve and row["status"] == "pending" and live:
@@ -501,7 +512,8 @@ class SlackBot:
         if reply.outcome in ("ok", "error", "timeout"):
             respond(replace_original=True, text=f":white_check_mark: <@{user}> confirmed `{command}`.")
             try:
-                self.post_reply(reply, channel=channel, thread_ts=thread_ts, requested_by=user, via="confirmation")
+                self.post_reply(reply, channel=channel, thread_ts=thread_ts, requested_by=user, via="confirmation",
+                                respond=respond)
             except Exception as exc:
                 self.fail(exc, channel=channel, thread_ts=thread_ts, user=user, request_id=reply.request_id)
         else:
@@ -511,7 +523,8 @@ class SlackBot:
         request_id = (body.get("actions") or [{}])[0].get("value") or ""
         request = self.ledger.get_request(request_id)
         runs = list(self.ledger.db["script_runs"].rows_where("request_id = ?", [request_id], order_by="id"))
-        text = bk.why_text(request, self.ledger.decisions_for(request_id), self.ledger.llm_calls_for(request_id), runs)
+        text = self.redact(bk.why_text(request, self.ledger.decisions_for(request_id),
+                                       self.ledger.llm_calls_for(request_id), runs))
         respond(response_type="ephemeral", replace_original=False, text=bk.fallback(text),
                 blocks=bk.mrkdwn_blocks(text))
 

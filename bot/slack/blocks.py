@@ -97,9 +97,9 @@ def long_summary(reply: Reply, filename: str, content: str) -> str:
     return f"{head}\n_Full output ({lines:,} lines, {size}) is attached as `{filename}`._"
 
 
-def confirmation_blocks(reply: Reply, pending: PendingConfirmation) -> list[dict[str, Any]]:
+def confirmation_blocks(reply: Reply, pending: PendingConfirmation, redact=lambda text: text) -> list[dict[str, Any]]:
     """Exactly what will run, and Confirm/Cancel for the requester (the value is the confirmation id)."""
-    text = (f":warning: `{pending.script}` changes things. This will run:\n```{pending.command()}```\n"
+    text = (f":warning: `{pending.script}` changes things. This will run:\n```{redact(pending.command())}```\n"
             f"Only <@{pending.user}> can confirm; this expires in 10 minutes.")
     return _dicts([
         SectionBlock(text=MarkdownTextObject(text=text)),
