@@ -63,7 +63,8 @@ def block_texts(blocks: list[dict]) -> str:
 
 
 def test_report_all_healthy(world, slack, fake_anthropic):
-    service = healthy_service(world, slack, fake_anthropic)
+    service = healthy_service(world, slack, fake_anthropic, summarizer=True)     # the real mid-model summary
+    assert service.summarizer is not None
     report = service.health_report()
     assert report.status == "ok", report.to_text()
     assert [c.name for c in report.checks] == ["slack", "anthropic", "ledger", "disk", "scheduler", "jobs",
@@ -80,6 +81,10 @@ def test_report_all_healthy(world, slack, fake_anthropic):
     assert len(blocks) == 13 and "full report · 0 tokens" in block_texts(blocks)
     compact = report.to_blocks(full=False)
     assert "Nothing needs attention." in block_texts(compact) and len(compact) == 3
+    # The heartbeat job itself: posted, recorded, and zero tokens — the model is never asked.
+    assert service.run_now("heartbeat").ok
+    assert len(service.poster.to("#heartbeat")) == 1
+    assert fake_anthropic.message_requests == []
     assert service.ledger.db.execute("SELECT COUNT(*) FROM llm_calls").fetchone()[0] == 0
 
 
@@ -300,7 +305,10 @@ def test_cli_health_json(world, monkeypatch, capsys):
     monkeypatch.setattr(logging.getLogger(), "_opsbot_configured", True, raising=False)   # keep capsys' stream out
     assert main(["health", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["status"] in ("ok", "warn") and len(report["checks"]) == 10
+    checks = {c["name"]: c for c in report["checks"]}
+    assert len(checks) == 10 and checks["slack"]["status"] == "skip" and checks["anthropic"]["status"] == "skip"
+    assert checks["scheduler"]["detail"].startswith("no scheduler has run yet")   # no `bot serve` ran
+    assert report["status"] == "warn"
     assert main(["health"]) == 0
     assert "opsbot heartbeat" in capsys.readouterr().out
 

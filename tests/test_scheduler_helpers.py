@@ -119,17 +119,34 @@ class World:
         path = self.state / f"{script}.runs"
         return len(path.read_text().splitlines()) if path.exists() else 0
 
-    def subprocess_code(self, job: str, settings_json: dict) -> str:
-        """Python for a child process that runs `job` once against this world's ledger."""
+    def settings_json(self) -> dict[str, str]:
+        """What a child process needs to build this world's Settings."""
+        return {"bot_home": str(self.home), "bot_registry": str(self.registry), "bot_scripts": str(self.scripts),
+                "bot_skills": str(self.skills)}
+
+    def subprocess_code(self, job: str, *, runs: int = 1, start_signal: Path | None = None) -> str:
+        """Python for a child process that runs `job` up to `runs` times against this world's ledger (until
+        it is disabled), printing each status. With `start_signal`, it first writes
+        <start_signal>.<pid>.ready, then waits for `start_signal` to exist (so children start together)."""
+        wait = "" if start_signal is None else (
+            f"Path({str(start_signal)!r} + f'.{{os.getpid()}}.ready').touch()\n"
+            f"while not Path({str(start_signal)!r}).exists():\n"
+            "    time.sleep(0.001)\n")
         return (
-            "import json, sys\n"
+            "import json, os, time\n"
+            "from pathlib import Path\n"
             "from bot.app import OpsBot\n"
             "from bot.config import Settings\n"
             "from bot.scheduler import JobService, LogPoster\n"
-            f"settings = Settings(**json.loads({json.dumps(json.dumps(settings_json))}))\n"
+            f"settings = Settings(**json.loads({json.dumps(json.dumps(self.settings_json()))}))\n"
             f"bot = OpsBot(settings, environ={self.environ()!r})\n"
             "service = JobService(bot, settings, poster=LogPoster(), summarizer=None)\n"
-            f"print(service.run_now({job!r}).status, flush=True)\n"
+            f"{wait}"
+            f"for _ in range({runs}):\n"
+            f"    status = service.run_now({job!r}).status\n"
+            "    print(status, flush=True)\n"
+            "    if status == 'disabled':\n"
+            "        break\n"
         )
 
 
