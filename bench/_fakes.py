@@ -25,7 +25,7 @@ from bot.config import Settings  # noqa: E402
 from bot.prompts import ROLE  # noqa: E402
 from bot.registry import Registry, ScriptEntry, load_registry  # noqa: E402
 from bot.wiring import create_bot  # noqa: E402
-from tests.fakes.anthropic_server import FakeAnthropic, estimate_input_tokens  # noqa: E402
+from tests.fakes.anthropic_server import FakeAnthropic  # noqa: E402
 
 CATALOG_TARGET = 61
 OFFLINE_METHOD = "offline estimate: ceil(compact-JSON chars / 4) per tool, system block and message block"
@@ -79,11 +79,6 @@ def naive_prompt(registry: Registry) -> tuple[str, list[dict[str, Any]]]:
                              + (" Changes things: needs the user's confirmation." if e.is_write else ""),
               "input_schema": e.tool_schema()} for e in registry.scripts.values()]
     return system, tools
-
-
-def count_offline(system: Any, tools: list[dict[str, Any]], messages: list[dict[str, Any]] | None = None) -> int:
-    return estimate_input_tokens({"system": system, "tools": tools,
-                                  "messages": messages or [{"role": "user", "content": "."}]})
 
 
 def count_pessimistic(system: Any, tools: list[dict[str, Any]]) -> int:

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -25,7 +27,6 @@ from bench._fakes import (  # noqa: E402
     OFFLINE_METHOD,
     PESSIMISTIC_CHARS_PER_TOKEN,
     BenchBot,
-    count_offline,
     count_pessimistic,
     diff_text,
     filler,
@@ -33,15 +34,17 @@ from bench._fakes import (  # noqa: E402
     naive_prompt,
 )
 from bot.app import Incoming  # noqa: E402
+from bot.config import Settings  # noqa: E402
 from bot.prompts import orchestrator_system, orchestrator_tools  # noqa: E402
-from tests.fakes.anthropic_server import FakeAnthropic, Reply  # noqa: E402
+from tests.fakes.anthropic_server import FakeAnthropic, Reply, estimate_input_tokens  # noqa: E402
 
 TARGET_BASE = 2500
 TARGET_PREMIUM = 8000
 
 
-def counter():
-    """(name, count(system, tools)) — the API's counter with a key, else the offline estimate."""
+def counter() -> tuple[str, Callable[[dict[str, Any]], int]]:
+    """(method, count(request body)) — the API's counter with a key, else the offline estimate. Every
+    figure below goes through it: base prompt, naive prompt and the premium requests."""
     key = os.environ.get("ANTHROPIC_API_KEY")
     if key:
         import anthropic
@@ -51,14 +54,18 @@ def counter():
         settings = load_settings()
         client = anthropic.Anthropic(api_key=key, base_url=settings.anthropic_base_url or None, max_retries=2)
 
-        def count(system, tools):
-            return client.messages.count_tokens(model=settings.bot_model_mid, system=system, tools=tools,
-                                                messages=[{"role": "user", "content": "."}]).input_tokens
-        return f"Anthropic token counter (messages.count_tokens, {settings.bot_model_mid})", count
-    return OFFLINE_METHOD, count_offline
+        def count(body: dict[str, Any]) -> int:
+            fields = {k: body[k] for k in ("model", "system", "tools", "messages") if body.get(k)}
+            return client.messages.count_tokens(**fields).input_tokens
+        return "Anthropic token counter (messages.count_tokens, each request's own model)", count
+    return OFFLINE_METHOD, estimate_input_tokens
 
 
-def premium_scenarios() -> list[tuple[str, int, str]]:
+def prompt_body(model: str, system: Any, tools: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"model": model, "system": system, "tools": tools, "messages": [{"role": "user", "content": "."}]}
+
+
+def premium_scenarios(count: Callable[[dict[str, Any]], int]) -> list[tuple[str, int, str]]:
     """Run three premium scenarios through the real bot; (name, premium input tokens, note)."""
     out = []
     with FakeAnthropic() as fake:
@@ -70,8 +77,7 @@ def premium_scenarios() -> list[tuple[str, int, str]]:
                 fake.reset()
                 fake.enqueue(*turns)
                 reply = bot.handle(incoming)
-                calls = [r for r in fake.message_requests if r.model == premium]
-                size = max((r.input_tokens or 0) for r in calls) if calls else 0
+                size = max((count(r.body) for r in fake.message_requests if r.model == premium), default=0)
                 out.append((name, size, "; ".join(reply.notes) or "no trimming"))
 
             diff = diff_text(600)
@@ -108,11 +114,12 @@ def premium_scenarios() -> list[tuple[str, int, str]]:
 def main() -> int:
     registry, padded = load_catalog(CATALOG_TARGET)
     method, count = counter()
+    model = Settings(_env_file=None).bot_model_mid
     system = orchestrator_system(registry, [])
     tools = orchestrator_tools()
-    base = count(system, tools)
+    base = count(prompt_body(model, system, tools))
     naive_system, naive_tools = naive_prompt(registry)
-    naive = count(naive_system, naive_tools)
+    naive = count(prompt_body(model, naive_system, naive_tools))
 
     print(f"token counting: {method}")
     real = len(registry.scripts) - padded
@@ -128,8 +135,8 @@ def main() -> int:
         print(f"  pessimistic (chars / {PESSIMISTIC_CHARS_PER_TOKEN}): base {count_pessimistic(system, tools):,}, "
               f"naive {count_pessimistic(naive_system, naive_tools):,}")
     print()
-    print("premium sub-agent input (fake server, same offline estimate):")
-    scenarios = premium_scenarios()
+    print("premium sub-agent input (requests the bot sent to the fake server, counted the same way):")
+    scenarios = premium_scenarios(count)
     for name, size, note in scenarios:
         print(f"  {name:<42} {size:>6,} tokens  — {note[:110]}")
     largest = max(size for _, size, _ in scenarios)
