@@ -10,7 +10,8 @@
 - ANTHROPIC_BASE_URL is honoured (settings, else the SDK's own lookup of the same variable).
 - Every attempt, failed or not, is a row in `llm_calls`: tokens (input, output, cache read, cache
   write), cost from the pricing table, latency, stop reason, error.
-- Every prompt passes the redactor before it leaves the process.
+- Every prompt passes the redactor before it leaves the process (thinking blocks excepted: they
+  must go back to the API unmodified).
 """
 
 from __future__ import annotations
@@ -289,7 +290,7 @@ class LLM:
     # -- helpers -----------------------------------------------------------------------------
 
     def _clean(self, value: Any) -> Any:
-        return self.redactor.value(value) if self.redactor is not None else value
+        return _redact_unsigned(value, self.redactor) if self.redactor is not None else value
 
     def _record(self, request_id: str | None, job_run_id: int | None, model: str, purpose: str, usage: Usage,
                 latency_ms: float, stop_reason: str | None, error: str | None) -> None:
@@ -310,3 +311,18 @@ def _error_text(exc: Exception, kind: str, status: int | None) -> str:
     message = getattr(exc, "api_message", None) or str(exc) or type(exc).__name__
     prefix = f"{status} " if status else ""
     return f"{prefix}{kind}: {message}"[:300]
+
+
+SIGNED_BLOCKS = {"thinking", "redacted_thinking"}
+
+
+def _redact_unsigned(value: Any, redactor: Redactor) -> Any:
+    """Redact every string in a prompt except inside thinking blocks: the API checks those against
+    their signature (a modified block is a 400), and they are the model's own output, sent back."""
+    if isinstance(value, dict):
+        if value.get("type") in SIGNED_BLOCKS:
+            return value
+        return {k: _redact_unsigned(v, redactor) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact_unsigned(v, redactor) for v in value]
+    return redactor(value) if isinstance(value, str) else value

@@ -182,6 +182,21 @@ def test_prompts_are_redacted(fake_anthropic: FakeAnthropic, ledger: Ledger) -> 
     assert "hunter2-very-secret" not in body and "sk-ant-abcdefghijkl" not in body and "[REDACTED]" in body
 
 
+def test_thinking_blocks_go_back_unmodified(fake_anthropic: FakeAnthropic, ledger: Ledger) -> None:
+    """The API rejects a modified thinking block (its signature covers the text), so the redactor, which
+    would rewrite a secret-looking word in it, leaves it alone - the text came from the model anyway."""
+    llm = make_llm(fake_anthropic, ledger, redactor=Redactor(["postgres-prod-pw"]))
+    thinking = {"type": "thinking", "thinking": "The DSN uses postgres-prod-pw; do not repeat it.",
+                "signature": "sig-abc"}
+    llm.create(model=MID, max_tokens=10, purpose="test", messages=[
+        {"role": "user", "content": "why does postgres-prod-pw fail?"},
+        {"role": "assistant", "content": [thinking, {"type": "text", "text": "Checking postgres-prod-pw."}]},
+        {"role": "user", "content": "go on"}])
+    sent = fake_anthropic.message_requests[0].messages
+    assert sent[1]["content"][0] == thinking
+    assert "postgres-prod-pw" not in str([sent[0], sent[1]["content"][1], sent[2]])
+
+
 def test_from_settings_honours_base_url_and_sdk_env(fake_anthropic: FakeAnthropic, ledger: Ledger, monkeypatch,
                                                      tmp_path: Path) -> None:
     settings = Settings(anthropic_api_key="k", anthropic_base_url=fake_anthropic.base_url, bot_home=tmp_path,
