@@ -92,9 +92,10 @@ class JobService:
     def __init__(self, bot: OpsBot, settings: Settings | None = None, *, poster: Poster | None = None,
                  clock: Clock | None = None, holder: str | None = None, heartbeat: bool = True,
                  summarizer: Callable[[Report], str | None] | None | bool = True,
-                 misfire_grace_s: float = MISFIRE_GRACE_S, lease_s: float | None = None,
-                 trigger_override: Callable[[JobSpec], Any] | None = None,
-                 check_overrides: dict[str, Callable[[], Check]] | None = None):
+                 trigger_override: Callable[[JobSpec], Any] | None = None):
+        """`summarizer`: True builds the mid-model summary of a troubled heartbeat (when a key is set);
+        None/False: no summary; or any callable. `trigger_override` replaces every job's schedule (tests
+        and the benchmark use sub-second intervals)."""
         self.bot = bot
         self.settings = settings or bot.settings
         self.ledger = bot.ledger
@@ -102,10 +103,8 @@ class JobService:
         self.poster: Poster = poster or LogPoster()
         self.clock: Clock = clock or utcnow
         self.holder = holder or f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
-        self.misfire_grace_s = misfire_grace_s
-        self.lease_s = lease_s or self.settings.bot_scheduler_lease_s
+        self.lease_s = self.settings.bot_scheduler_lease_s
         self.trigger_override = trigger_override
-        self.check_overrides = dict(check_overrides or {})
         self.is_leader = False
         self._aps = None
         self._lock = threading.RLock()
@@ -178,7 +177,7 @@ class JobService:
             if state == "scheduled":
                 anchor = parse_time(st.get("last_run_at"))
                 missed = self._missed(spec, st, now)
-                late = missed is not None and (now - missed).total_seconds() > self.misfire_grace_s
+                late = missed is not None and (now - missed).total_seconds() > MISFIRE_GRACE_S
                 # A run missed by less than the grace time is due now; one missed by more is skipped
                 # (coalesced into the next slot) and the job is reported overdue until it runs again.
                 next_run = aps_next.get(name) or (missed if missed and not late
@@ -275,7 +274,7 @@ class JobService:
                 jobs.extend(self.list_jobs(now))
             return jobs
 
-        checks: list[tuple[str, Callable[[], Check]]] = [
+        return [
             ("slack", lambda: check_slack(settings)),
             ("anthropic", lambda: check_anthropic(settings)),
             ("ledger", lambda: check_ledger(ledger, now)),
@@ -290,7 +289,6 @@ class JobService:
             ("memory", lambda: check_memory(settings.memory_dir, now,
                                             dt.timedelta(days=settings.bot_memory_stale_days))),
         ]
-        return [(name, self.check_overrides.get(name, run)) for name, run in checks]
 
     def health_report(self, now: dt.datetime | None = None) -> Report:
         """Run every check now (zero tokens) — what `bot health` and `/ops health` show."""
@@ -387,7 +385,7 @@ class JobService:
                     extra["next_run_time"] = missed     # APScheduler runs it once if within the grace time
                 aps.add_job(self._scheduled, self._trigger(spec, parse_time(st.get("last_run_at"))), args=[name],
                             id=name, name=name, max_instances=1, coalesce=True,
-                            misfire_grace_time=int(self.misfire_grace_s), replace_existing=True, **extra)
+                            misfire_grace_time=MISFIRE_GRACE_S, replace_existing=True, **extra)
 
     def _unschedule(self, name: str) -> None:
         aps = self._aps
@@ -417,7 +415,7 @@ class JobService:
             timezone=dt.UTC,
             executors={"default": ThreadPoolExecutor(MAX_WORKERS), "lease": ThreadPoolExecutor(1),
                        "alerts": ThreadPoolExecutor(1)},
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": int(self.misfire_grace_s)})
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_S})
         aps.start()
         self._aps = aps
         renew = max(self.lease_s / 3, 0.05)

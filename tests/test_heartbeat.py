@@ -9,13 +9,20 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 import os
 
 import pytest
 
 from bot import heartbeat
-from bot.heartbeat import Check, Report, check_memory, check_spend, check_stuck_requests, should_post
+from bot.heartbeat import (
+    Check,
+    Report,
+    build_report,
+    check_memory,
+    check_spend,
+    check_stuck_requests,
+    should_post,
+)
 from tests.test_scheduler_helpers import FakeSlackAuth, RecordingPoster, World, closed_port
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -215,13 +222,13 @@ def test_tier_error_rate_and_latency(world):
     assert check.key == "direct:errors"
 
 
-def test_a_crashing_check_is_a_failed_check_not_a_broken_heartbeat(world):
+def test_a_crashing_check_is_a_failed_check_not_a_broken_heartbeat():
     def boom() -> Check:
         raise RuntimeError("disk probe exploded")
 
-    report = world.service(check_overrides={"disk": boom}).health_report()
-    disk = report.check("disk")
-    assert disk.status == "fail" and "RuntimeError: disk probe exploded" in disk.detail
+    report = build_report([("ledger", lambda: Check("ledger", "ok", "writable")), ("disk", boom)], NOW)
+    assert [c.status for c in report.checks] == ["ok", "fail"] and report.status == "fail"
+    assert "RuntimeError: disk probe exploded" in report.check("disk").detail
 
 
 # -- when it posts, and that it costs nothing when all is well -----------------------------------------
@@ -297,12 +304,7 @@ def test_summary_by_the_mid_model_only_when_wrong_and_recorded(world, fake_anthr
 def test_cli_health_json(world, monkeypatch, capsys):
     from bot.cli import main
 
-    for key, value in {"BOT_HOME": world.home, "BOT_REGISTRY": world.registry, "BOT_SCRIPTS": world.scripts,
-                       "BOT_SKILLS": world.skills, "BOT_CONFIG": world.root / "none.yaml"}.items():
-        monkeypatch.setenv(key, str(value))
-    for key in ("SLACK_BOT_TOKEN", "ANTHROPIC_API_KEY"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setattr(logging.getLogger(), "_opsbot_configured", True, raising=False)   # keep capsys' stream out
+    world.use_for_cli(monkeypatch)
     assert main(["health", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     checks = {c["name"]: c for c in report["checks"]}

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 import os
 import signal
 import subprocess
@@ -284,8 +283,7 @@ def test_a_run_missed_while_down_is_due_once_and_later_overdue(tmp_path):
 
 def test_real_scheduler_stops_a_failing_job_after_exactly_three_runs(world):
     poster = RecordingPoster()
-    service = world.service(poster=poster, lease_s=5,
-                            trigger_override=lambda spec: IntervalTrigger(seconds=0.05))
+    service = world.service(poster=poster, trigger_override=lambda spec: IntervalTrigger(seconds=0.05))
     world.mode("flaky", "fail")
     handle = start_scheduler(service.bot, service.settings, service=service)
     try:
@@ -311,9 +309,10 @@ def test_no_scheduler_setting_starts_nothing(world):
 
 
 def test_lease_makes_one_leader_and_fails_over_after_expiry(world):
+    assert world.settings().bot_scheduler_lease_s == 60
     clock = Clock()
-    a = world.service(clock=clock, holder="host-a/1/a", lease_s=60)
-    b = world.service(clock=clock, holder="host-b/2/b", lease_s=60)
+    a = world.service(clock=clock, holder="host-a/1/a")
+    b = world.service(clock=clock, holder="host-b/2/b")
     assert a.tick(T0) is True and b.tick(T0) is False
     assert a.tick(T0 + dt.timedelta(seconds=20)) is True        # renewals keep it
     assert b.tick(T0 + dt.timedelta(seconds=70)) is False        # A renewed at +20 → valid until +80
@@ -504,13 +503,7 @@ def test_two_processes_racing_a_failing_job_run_it_three_times_and_alert_once(wo
 
 @pytest.fixture
 def cli_env(world, monkeypatch):
-    for key, value in {"BOT_HOME": world.home, "BOT_REGISTRY": world.registry, "BOT_SCRIPTS": world.scripts,
-                       "BOT_SKILLS": world.skills, "BOT_CONFIG": world.root / "none.yaml"}.items():
-        monkeypatch.setenv(key, str(value))
-    for key in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "ANTHROPIC_API_KEY", "BOT_HEARTBEAT_CHANNEL"):
-        monkeypatch.delenv(key, raising=False)
-    # main() would attach a handler to capsys' stream, which is closed after the test (later logging breaks).
-    monkeypatch.setattr(logging.getLogger(), "_opsbot_configured", True, raising=False)
+    world.use_for_cli(monkeypatch)
     return world
 
 

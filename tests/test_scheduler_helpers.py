@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -111,6 +112,16 @@ class World:
         kwargs.setdefault("summarizer", None)
         return JobService(self.bot(settings, orchestrator, **(env or {})), settings,
                           poster=poster if poster is not None else RecordingPoster(), clock=clock, **kwargs)
+
+    def use_for_cli(self, monkeypatch) -> None:
+        """Point `bot …` (bot.cli.main) at this world, with no Slack or Anthropic credentials."""
+        for key, value in {"BOT_HOME": self.home, "BOT_REGISTRY": self.registry, "BOT_SCRIPTS": self.scripts,
+                           "BOT_SKILLS": self.skills, "BOT_CONFIG": self.root / "none.yaml"}.items():
+            monkeypatch.setenv(key, str(value))
+        for key in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "ANTHROPIC_API_KEY", "BOT_HEARTBEAT_CHANNEL"):
+            monkeypatch.delenv(key, raising=False)
+        # main() would attach a handler to capsys' stream, which is closed after the test (later logging breaks).
+        monkeypatch.setattr(logging.getLogger(), "_opsbot_configured", True, raising=False)
 
     def mode(self, script: str, mode: str) -> None:
         (self.state / f"{script}.mode").write_text(mode)
