@@ -18,18 +18,14 @@ class Meter:
     """Tokens, cost, models and notes of one request, across every LLM call it makes."""
 
     usage: Usage = field(default_factory=Usage)
-    by_model: dict[str, Usage] = field(default_factory=dict)
+    models: list[str] = field(default_factory=list)      # in the order they were first called
     notes: list[str] = field(default_factory=list)
     visible: list[str] = field(default_factory=list)     # notes the reply text must show, too
-    largest_premium_input: int = 0
 
     def add(self, response: LLMResponse) -> None:
         self.usage.add(response.usage)
-        self.by_model.setdefault(response.model, Usage()).add(response.usage)
-
-    @property
-    def models(self) -> list[str]:
-        return list(self.by_model)
+        if response.model not in self.models:
+            self.models.append(response.model)
 
     def note(self, text: str, *, visible: bool = False) -> None:
         if text not in self.notes:
@@ -52,7 +48,6 @@ def premium_or_mid(llm: LLM, meter: Meter, *, premium: str, mid: str, allow_prem
                        f"answered instead.", visible=True)
         else:
             meter.add(response)
-            meter.largest_premium_input = max(meter.largest_premium_input, response.usage.total_input)
             return response
     else:
         meter.note(skipped, visible=True)
