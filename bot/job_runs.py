@@ -55,7 +55,7 @@ class Outcome:
 @dataclass
 class RunResult:
     job: str
-    status: str                     # ok | error | timeout — or, when nothing ran: disabled | busy | waiting | invalid
+    status: str           # ok | error | timeout — or, when nothing ran: off | disabled | busy | waiting | invalid
     text: str
     run_id: int | None = None
     request_id: str | None = None
@@ -152,6 +152,9 @@ class JobRunner:
 
     def run(self, spec: JobSpec, trigger: str) -> RunResult:
         now = self.clock()
+        if not spec.registry_enabled:
+            return RunResult(spec.name, "off", f"`{spec.name}` is off in the registry (`enabled: false` in "
+                             "registry/jobs.yaml); not run.", max_failures=spec.max_failures)
         blocked = spec.blocked(self.bot)
         if blocked:
             verb = "is waiting for" if blocked[0] == "waiting" else "cannot run:"

@@ -12,7 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAIL = 0, 1
 
 STATE_ICONS = {"scheduled": "🟢", "disabled": "⛔", "off": "⚪", "waiting": "⏳", "invalid": "❗"}
 

@@ -272,6 +272,15 @@ def test_heartbeat_job_posts_on_change_and_records_itself(world, slack, fake_ant
     assert [r["status"] for r in service.history("heartbeat")] == ["ok", "ok", "ok"]
 
 
+def test_heartbeat_without_slack_logs_its_report_only_on_change(world, caplog):
+    from bot.posters import LogPoster
+
+    service = world.service(poster=LogPoster())
+    assert service.run_now("heartbeat").ok and service.run_now("heartbeat").ok
+    logged = [r for r in caplog.records if r.name == "bot.jobs.posts" and "opsbot heartbeat" in r.getMessage()]
+    assert len(logged) == 1 and logged[0].getMessage().startswith("[#heartbeat] ")
+
+
 def test_heartbeat_retries_a_post_that_failed(world):
     class Down:
         def post(self, channel, text, blocks=None):

@@ -190,6 +190,8 @@ def test_off_in_registry_stays_off_even_when_enabled_by_hand(tmp_path):
     assert service.job("later")["state"] == "off"
     assert "still off in the registry" in service.enable("later").text
     assert service.job("later")["state"] == "off"
+    result = service.run_now("later")                       # off means off, by hand too
+    assert result.status == "off" and not result.ran and world.runs("ok") == 0
 
 
 def test_unknown_job_names_say_what_exists(world):
