@@ -241,7 +241,7 @@ class _Request:
             text = f"The LLM is unavailable right now ({exc.describe()}). {SCRIPTS_STILL_WORK}"
         else:
             text = f"The LLM call failed ({exc.describe()}). {SCRIPTS_STILL_WORK}"
-        self.meter.note(f"llm error: {exc}")
+        self.meter.note(self.bot.redactor(f"llm error: {exc}"))    # API text goes to the ledger: redact it
         return self.reply(text + self.hint(), outcome="timeout" if exc.kind == "timeout" else "error")
 
     def hint(self) -> str:
