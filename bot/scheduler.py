@@ -234,7 +234,6 @@ class JobService:
         self._reconcile()
         return ActionResult(True, text, self.job(name))
 
-
     # -- running -------------------------------------------------------------------------------
 
     def run_now(self, name: str, *, by: str | None = None) -> RunResult:

@@ -324,24 +324,33 @@ def test_lease_makes_one_leader_and_fails_over_after_expiry(world):
     assert (a.is_leader, b.is_leader) == (False, True)
 
 
-def test_two_real_schedulers_share_a_ledger_one_runs_jobs_then_the_other_takes_over(world):
-    settings = world.settings(bot_scheduler_lease_s=0.3)
-    a = world.service(settings=settings, holder="host/1/a")
-    b = world.service(settings=settings, holder="host/1/b")
-    ha = start_scheduler(a.bot, settings, service=a)
-    wait_until(lambda: a.is_leader)
-    hb = start_scheduler(b.bot, settings, service=b)
+def test_a_scheduler_process_killed_with_9_is_replaced_once_its_lease_expires(world):
+    lease_s = 0.6
+    settings = world.settings(bot_scheduler_lease_s=lease_s)
+    a = subprocess.Popen([sys.executable, "-c", world.scheduler_code(lease_s)], cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, text=True)
+    b = world.service(settings=settings)
+    handle = None
     try:
-        time.sleep(0.25)
-        assert a.is_leader and not b.is_leader
-        assert {j.id for j in a._aps.get_jobs()} >= {"flaky", "heartbeat"}
-        assert {j.id for j in b._aps.get_jobs()} == HOUSEKEEPING                 # B schedules nothing
-        ha.shutdown(release=False)                                           # A dies holding the lease
-        wait_until(lambda: b.is_leader, timeout=3)
+        holder_a = a.stdout.readline().strip()                  # A runs the scheduler
+        assert holder_a.split("/")[1] == str(a.pid)
+        assert b.tick() is False                                # B cannot take a live lease
+        handle = start_scheduler(b.bot, settings, service=b)
+        time.sleep(lease_s)                                     # B keeps trying while A renews
+        assert not b.is_leader and {j.id for j in b._aps.get_jobs()} == HOUSEKEEPING   # B schedules nothing
+
+        os.kill(a.pid, signal.SIGKILL)                          # A dies holding the lease
+        a.wait(5)
+        expires_at = b.ledger.db.execute("SELECT expires_at FROM leases").fetchone()[0]
+        wait_until(lambda: b.is_leader, timeout=5)
+        assert time.time() >= expires_at                        # not before A's lease ran out
+        assert b.ledger.db.execute("SELECT holder FROM leases").fetchone()[0] == b.holder
         assert {j.id for j in b._aps.get_jobs()} >= {"flaky", "heartbeat"}
     finally:
-        ha.shutdown()
-        hb.shutdown()
+        a.kill()
+        a.wait(5)
+        if handle is not None:
+            handle.shutdown()
 
 
 def test_a_hanging_alert_post_does_not_hold_up_the_lease_renewals(world):

@@ -130,10 +130,23 @@ class World:
         path = self.state / f"{script}.runs"
         return len(path.read_text().splitlines()) if path.exists() else 0
 
-    def settings_json(self) -> dict[str, str]:
+    def settings_json(self, **overrides: Any) -> dict[str, Any]:
         """What a child process needs to build this world's Settings."""
         return {"bot_home": str(self.home), "bot_registry": str(self.registry), "bot_scripts": str(self.scripts),
-                "bot_skills": str(self.skills)}
+                "bot_skills": str(self.skills), **overrides}
+
+    def _child_prelude(self, **settings: Any) -> str:
+        """Python that builds `service`, a JobService on this world's ledger, in a child process."""
+        return (
+            "import json, os, threading, time\n"
+            "from pathlib import Path\n"
+            "from bot.app import OpsBot\n"
+            "from bot.config import Settings\n"
+            "from bot.scheduler import JobService, LogPoster, start_scheduler\n"
+            f"settings = Settings(**json.loads({json.dumps(json.dumps(self.settings_json(**settings)))}))\n"
+            f"bot = OpsBot(settings, environ={self.environ()!r})\n"
+            "service = JobService(bot, settings, poster=LogPoster(), summarizer=None)\n"
+        )
 
     def subprocess_code(self, job: str, *, runs: int = 1, start_signal: Path | None = None) -> str:
         """Python for a child process that runs `job` up to `runs` times against this world's ledger (until
@@ -144,20 +157,24 @@ class World:
             f"while not Path({str(start_signal)!r}).exists():\n"
             "    time.sleep(0.001)\n")
         return (
-            "import json, os, time\n"
-            "from pathlib import Path\n"
-            "from bot.app import OpsBot\n"
-            "from bot.config import Settings\n"
-            "from bot.scheduler import JobService, LogPoster\n"
-            f"settings = Settings(**json.loads({json.dumps(json.dumps(self.settings_json()))}))\n"
-            f"bot = OpsBot(settings, environ={self.environ()!r})\n"
-            "service = JobService(bot, settings, poster=LogPoster(), summarizer=None)\n"
-            f"{wait}"
+            self._child_prelude() + wait +
             f"for _ in range({runs}):\n"
             f"    status = service.run_now({job!r}).status\n"
             "    print(status, flush=True)\n"
             "    if status == 'disabled':\n"
             "        break\n"
+        )
+
+    def scheduler_code(self, lease_s: float) -> str:
+        """Python for a child process that runs the scheduler (like `bot serve`), prints its lease holder
+        id once it leads, and runs until it is killed."""
+        return (
+            self._child_prelude(bot_scheduler_lease_s=lease_s) +
+            "start_scheduler(bot, settings, service=service)\n"
+            "while not service.is_leader:\n"
+            "    time.sleep(0.01)\n"
+            "print(service.holder, flush=True)\n"
+            "threading.Event().wait()\n"
         )
 
 
