@@ -14,7 +14,9 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ROOT / "scripts"
 
 # Retries fast in tests; Retry-After values from fakes are still honoured (capped at 2 s).
-FAST_RETRY_ENV = {"OPSBOT_RETRY_BASE_S": "0.01", "OPSBOT_RETRY_MAX_WAIT_S": "2", "OPSBOT_HTTP_TIMEOUT_S": "3"}
+RETRIES = 3  # _lib's default, stated so tests can count the attempts of an idempotent call
+FAST_RETRY_ENV = {"OPSBOT_RETRY_BASE_S": "0.01", "OPSBOT_RETRY_MAX_WAIT_S": "2", "OPSBOT_HTTP_TIMEOUT_S": "3",
+                  "OPSBOT_HTTP_RETRIES": str(RETRIES)}
 
 
 @dataclass

@@ -10,6 +10,7 @@ import pytest
 from werkzeug.wrappers import Request, Response
 
 from tests.scripts.harness import run_script
+from tests.scripts.upstream import Case, Rejection, Upstream, failure_tests
 
 TOKEN = "ghp_testtoken"
 REPO = "acme/web"
@@ -454,56 +455,26 @@ def test_empty_results(httpserver, env, name, argv, path, body, expected):
 
 # ---- upstream failures, once per script ---------------------------------------------------------------------
 
-ERRORS = [
-    ("github.open-prs", [], f"/repos/{REPO}/pulls", "GET", fake_open_prs),
-    ("github.pr-status", ["--number", str(PR_NUMBER)], f"/repos/{REPO}/pulls/{PR_NUMBER}", "GET", fake_pr_status),
-    ("github.review-requests", [], "/search/issues", "GET", fake_review_requests),
-    ("github.open-issues", [], f"/repos/{REPO}/issues", "GET", fake_open_issues),
-    ("github.recent-commits", [], f"/repos/{REPO}/commits", "GET", fake_recent_commits),
-    ("github.failing-runs", [], f"/repos/{REPO}/actions/runs", "GET", fake_failing_runs),
-    ("github.releases", [], f"/repos/{REPO}/releases", "GET", fake_releases),
-    ("github.repo-stats", [], f"/repos/{REPO}", "GET", fake_repo_stats),
-    ("github.create-issue", ["--title", "x"], f"/repos/{REPO}/issues", "POST", fake_create_issue),
+GITHUB = Upstream(
+    service="github", secret=TOKEN,
+    rejections=[Rejection(401, {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"},
+                          "Bad credentials")],
+    rate_limited={"message": "You have exceeded a secondary rate limit."},
+    server_error={"message": "Server Error"}, server_error_detail="Server Error")
+CASES = [
+    Case("github.open-prs", [], "GET", f"/repos/{REPO}/pulls", fake=fake_open_prs),
+    Case("github.pr-status", ["--number", str(PR_NUMBER)], "GET", f"/repos/{REPO}/pulls/{PR_NUMBER}",
+         fake=fake_pr_status),
+    Case("github.review-requests", [], "GET", "/search/issues", fake=fake_review_requests),
+    Case("github.open-issues", [], "GET", f"/repos/{REPO}/issues", fake=fake_open_issues),
+    Case("github.recent-commits", [], "GET", f"/repos/{REPO}/commits", fake=fake_recent_commits),
+    Case("github.failing-runs", [], "GET", f"/repos/{REPO}/actions/runs", fake=fake_failing_runs),
+    Case("github.releases", [], "GET", f"/repos/{REPO}/releases", fake=fake_releases),
+    Case("github.repo-stats", [], "GET", f"/repos/{REPO}", fake=fake_repo_stats),
+    Case("github.create-issue", ["--title", "x"], "POST", f"/repos/{REPO}/issues", fake=fake_create_issue),
 ]
-IDS = [e[0] for e in ERRORS]
-
-
-@pytest.mark.parametrize(("name", "argv", "path", "method", "_fake"), ERRORS, ids=IDS)
-def test_401_is_credentials_rejected(httpserver, env, name, argv, path, method, _fake):
-    httpserver.expect_request(path, method=method).respond_with_json(
-        {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}, status=401)
-    result = run_script(name, *argv, env=env)
-    assert result.code == 4
-    assert "credentials rejected" in result.stderr and "Bad credentials" in result.stderr
-    assert TOKEN not in result.stderr
-
-
-@pytest.mark.parametrize(("name", "argv", "path", "method", "fake"), ERRORS, ids=IDS)
-def test_429_is_retried(httpserver, env, name, argv, path, method, fake):
-    httpserver.expect_oneshot_request(path, method=method).respond_with_json(
-        {"message": "secondary rate limit"}, status=429, headers={"Retry-After": "0"})
-    fake(httpserver)
-    result = run_script(name, *argv, env=env)
-    assert result.code == 0, result.stderr
-    assert len(requests_to(httpserver, path)) >= 2
-
-
-@pytest.mark.parametrize(("name", "argv", "path", "method", "_fake"), ERRORS, ids=IDS)
-def test_500_names_the_call(httpserver, env, name, argv, path, method, _fake):
-    httpserver.expect_request(path, method=method).respond_with_json({"message": "Server Error"}, status=500)
-    result = run_script(name, *argv, env=env)
-    assert result.code == 4
-    assert f"{method} {path}" in result.stderr and "HTTP 500" in result.stderr
-    # POSTs are not retried on 5xx (an issue might have been created); GETs are.
-    assert len(requests_to(httpserver, path)) == (1 if method == "POST" else 4)
-
-
-@pytest.mark.parametrize(("name", "argv", "path", "method", "_fake"), ERRORS, ids=IDS)
-def test_malformed_json(httpserver, env, name, argv, path, method, _fake):
-    httpserver.expect_request(path, method=method).respond_with_data("{not json", content_type="application/json")
-    result = run_script(name, *argv, env=env)
-    assert result.code == 4
-    assert "malformed JSON" in result.stderr and "Traceback" not in result.stderr
+test_401_credentials_rejected, test_429_is_retried, test_500_names_the_call, test_malformed_json = \
+    failure_tests(GITHUB, CASES)
 
 
 def test_rate_limit_403_is_not_called_a_credentials_problem(httpserver, env):

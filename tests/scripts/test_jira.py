@@ -9,6 +9,7 @@ import pytest
 from werkzeug import Response
 
 from tests.scripts.harness import run_script
+from tests.scripts.upstream import Case, Rejection, Upstream, failure_tests
 
 SITE = "https://acme.atlassian.net"
 BASIC = "Basic " + base64.b64encode(b"bot@acme.io:jira-token").decode()
@@ -260,47 +261,27 @@ def test_create_issue_validation_error_is_reported_and_not_retried(httpserver, e
 
 # --- error handling, once for every script -------------------------------------------------------
 
+JIRA = Upstream(
+    service="jira", secret="jira-token",
+    rejections=[Rejection(401, "Client must be authenticated to access this resource.", "Client must be authenticated")],
+    rate_limited={"errorMessages": ["Rate limit exceeded."]},
+    server_error={"errorMessages": ["Internal server error"]}, server_error_detail="Internal server error")
+
+
+def _no_flagged_field(httpserver):
+    httpserver.expect_request("/rest/api/3/field").respond_with_json([])
+
+
 EMPTY_SEARCH = {"issues": [], "isLast": True}
 CASES = [
-    ("jira.my-issues", [], "/rest/api/3/search/jql", "GET", EMPTY_SEARCH),
-    ("jira.search", ["--jql", "project = ABC"], "/rest/api/3/search/jql", "GET", EMPTY_SEARCH),
-    ("jira.issue", ["--key", "ABC-1"], "/rest/api/3/issue/ABC-1", "GET", issue("ABC-1")),
-    ("jira.sprint", ["--board", "7"], "/rest/agile/1.0/board/7/sprint", "GET", {"isLast": True, "values": []}),
-    ("jira.blockers", ["--project", "ABC"], "/rest/api/3/priority/search", "GET", {"values": []}),
-    ("jira.create-issue", ["--project", "ABC", "--summary", "x"], "/rest/api/3/issue", "POST",
-     {"id": "1", "key": "ABC-1"}),
+    Case("jira.my-issues", [], "GET", "/rest/api/3/search/jql", ok=EMPTY_SEARCH),
+    Case("jira.search", ["--jql", "project = ABC"], "GET", "/rest/api/3/search/jql", ok=EMPTY_SEARCH),
+    Case("jira.issue", ["--key", "ABC-1"], "GET", "/rest/api/3/issue/ABC-1", ok=issue("ABC-1")),
+    Case("jira.sprint", ["--board", "7"], "GET", "/rest/agile/1.0/board/7/sprint", ok={"isLast": True, "values": []}),
+    Case("jira.blockers", ["--project", "ABC"], "GET", "/rest/api/3/priority/search", ok={"values": []},
+         fake=_no_flagged_field),
+    Case("jira.create-issue", ["--project", "ABC", "--summary", "x"], "POST", "/rest/api/3/issue",
+         ok={"id": "1", "key": "ABC-1"}),
 ]
-IDS = [c[0] for c in CASES]
-
-
-@pytest.mark.parametrize("name,argv,path,method,ok", CASES, ids=IDS)
-def test_401_is_credentials_rejected(httpserver, env, name, argv, path, method, ok):
-    httpserver.expect_request(path).respond_with_data("Client must be authenticated to access this resource.",
-                                                      status=401, content_type="text/html")
-    result = run_script(name, *argv, env=env)
-    assert result.code == 4 and "credentials rejected" in result.stderr and "Traceback" not in result.stderr
-
-
-@pytest.mark.parametrize("name,argv,path,method,ok", CASES, ids=IDS)
-def test_429_is_retried(httpserver, env, name, argv, path, method, ok):
-    httpserver.expect_oneshot_request(path).respond_with_data("", status=429, headers={"Retry-After": "0"})
-    httpserver.expect_request(path).respond_with_json(ok)
-    httpserver.expect_request("/rest/api/3/field").respond_with_json([])
-    result = run_script(name, *argv, env=env)
-    assert result.code == 0, result.stderr
-    assert sum(1 for r, _ in httpserver.log if r.path == path) == 2
-
-
-@pytest.mark.parametrize("name,argv,path,method,ok", CASES, ids=IDS)
-def test_500_names_the_call(httpserver, env, name, argv, path, method, ok):
-    httpserver.expect_request(path).respond_with_json({"errorMessages": ["Internal server error"]}, status=500)
-    result = run_script(name, *argv, env=env)
-    assert result.code == 4 and f"jira {method} {path}: HTTP 500" in result.stderr
-    assert "Internal server error" in result.stderr
-
-
-@pytest.mark.parametrize("name,argv,path,method,ok", CASES, ids=IDS)
-def test_malformed_json_is_an_upstream_error(httpserver, env, name, argv, path, method, ok):
-    httpserver.expect_request(path).respond_with_data("<!DOCTYPE html>", content_type="application/json")
-    result = run_script(name, *argv, env=env)
-    assert result.code == 4 and "malformed JSON" in result.stderr and "Traceback" not in result.stderr
+test_401_credentials_rejected, test_429_is_retried, test_500_names_the_call, test_malformed_json = \
+    failure_tests(JIRA, CASES)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.scripts.harness import run_script
+from tests.scripts.upstream import Case, Rejection, Upstream, failure_tests
 
 TOKEN = "nf-token"
 SITE_ID = "3970e0fe-8564-4903-9a55-c5f8de49fb8b"
@@ -130,45 +131,22 @@ def test_deploy_status_no_deploys(httpserver, env):
 
 # --- error handling, once for every script -------------------------------------------------------
 
-CASES = [
-    ("netlify.sites", [], "/api/v1/sites", []),
-    ("netlify.deploys", ["--site", SITE_ID], f"/api/v1/sites/{SITE_ID}/deploys", []),
-    ("netlify.deploy-status", ["--site", SITE_ID], f"/api/v1/sites/{SITE_ID}", {"name": "docs"}),
-]
-IDS = [c[0] for c in CASES]
+NETLIFY = Upstream(
+    service="netlify", secret=TOKEN,
+    rejections=[Rejection(401, {"code": 401, "message": "Access Denied: bad token"}, "Access Denied")],
+    rate_limited={"code": 429, "message": "Rate limit"},
+    server_error={"code": 500, "message": "Internal Server Error"}, server_error_detail="Internal Server Error")
 
 
-def _rest_ok(httpserver):
+def _no_deploys(httpserver):
     httpserver.expect_request(f"/api/v1/sites/{SITE_ID}/deploys").respond_with_json([])
 
 
-@pytest.mark.parametrize("name,argv,path,ok", CASES, ids=IDS)
-def test_401_is_credentials_rejected(httpserver, env, name, argv, path, ok):
-    httpserver.expect_request(path).respond_with_json({"code": 401, "message": "Access Denied: bad token"}, status=401)
-    result = run_script(name, *argv, env=env)
-    assert result.code == 4 and "credentials rejected" in result.stderr and "Access Denied" in result.stderr
-
-
-@pytest.mark.parametrize("name,argv,path,ok", CASES, ids=IDS)
-def test_429_is_retried(httpserver, env, name, argv, path, ok):
-    httpserver.expect_oneshot_request(path).respond_with_json({"code": 429, "message": "Rate limit"}, status=429,
-                                                              headers={"Retry-After": "0"})
-    httpserver.expect_request(path).respond_with_json(ok)
-    _rest_ok(httpserver)
-    result = run_script(name, *argv, env=env)
-    assert result.code == 0, result.stderr
-    assert sum(1 for r, _ in httpserver.log if r.path == path) == 2
-
-
-@pytest.mark.parametrize("name,argv,path,ok", CASES, ids=IDS)
-def test_500_names_the_call(httpserver, env, name, argv, path, ok):
-    httpserver.expect_request(path).respond_with_json({"code": 500, "message": "Internal Server Error"}, status=500)
-    result = run_script(name, *argv, env=env)
-    assert result.code == 4 and f"netlify GET {path}: HTTP 500" in result.stderr
-
-
-@pytest.mark.parametrize("name,argv,path,ok", CASES, ids=IDS)
-def test_malformed_json_is_an_upstream_error(httpserver, env, name, argv, path, ok):
-    httpserver.expect_request(path).respond_with_data("[{", content_type="application/json")
-    result = run_script(name, *argv, env=env)
-    assert result.code == 4 and "malformed JSON" in result.stderr and "Traceback" not in result.stderr
+CASES = [
+    Case("netlify.sites", [], "GET", "/api/v1/sites", ok=[]),
+    Case("netlify.deploys", ["--site", SITE_ID], "GET", f"/api/v1/sites/{SITE_ID}/deploys", ok=[]),
+    Case("netlify.deploy-status", ["--site", SITE_ID], "GET", f"/api/v1/sites/{SITE_ID}", ok={"name": "docs"},
+         fake=_no_deploys),
+]
+test_401_credentials_rejected, test_429_is_retried, test_500_names_the_call, test_malformed_json = \
+    failure_tests(NETLIFY, CASES)

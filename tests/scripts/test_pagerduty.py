@@ -8,6 +8,7 @@ import pytest
 from werkzeug.wrappers import Request, Response
 
 from tests.scripts.harness import run_script
+from tests.scripts.upstream import Case, Rejection, Upstream, failure_tests
 
 TOKEN = "u+pdtesttoken"
 EMAIL = "oncall@example.com"
@@ -272,54 +273,19 @@ def test_empty_results(httpserver, env, name, path, key, expected):
 
 # ---- upstream failures, once per script ---------------------------------------------------------------------
 
-ERRORS = [
-    ("pagerduty.oncall", [], "/oncalls", "GET", fake_oncall),
-    ("pagerduty.incidents", [], "/incidents", "GET", fake_incidents),
-    ("pagerduty.services", [], "/services", "GET", fake_services),
-    ("pagerduty.ack", ["--incident", "Q103X"], "/incidents/Q103X", "PUT", fake_ack),
+PAGERDUTY = Upstream(
+    service="pagerduty", secret=TOKEN,
+    rejections=[Rejection(401, {"error": {"message": "Unauthorized", "code": 2006, "errors": ["Invalid token"]}},
+                          "Unauthorized")],
+    rate_limited={"error": {"message": "Rate Limit Exceeded", "code": 2020}},
+    server_error={"error": {"message": "Internal Server Error", "code": 2001}},
+    server_error_detail="Internal Server Error")
+CASES = [
+    Case("pagerduty.oncall", [], "GET", "/oncalls", fake=fake_oncall),
+    Case("pagerduty.incidents", [], "GET", "/incidents", fake=fake_incidents),
+    Case("pagerduty.services", [], "GET", "/services", fake=fake_services),
+    Case("pagerduty.ack", ["--incident", "Q103X"], "PUT", "/incidents/Q103X", fake=fake_ack,
+         env={"PAGERDUTY_FROM_EMAIL": EMAIL}),
 ]
-IDS = [e[0] for e in ERRORS]
-
-
-@pytest.fixture
-def full_env(env):
-    return {**env, "PAGERDUTY_FROM_EMAIL": EMAIL}
-
-
-@pytest.mark.parametrize(("name", "argv", "path", "method", "_fake"), ERRORS, ids=IDS)
-def test_401_is_credentials_rejected(httpserver, full_env, name, argv, path, method, _fake):
-    httpserver.expect_request(path, method=method).respond_with_json(
-        {"error": {"message": "Unauthorized", "code": 2006, "errors": ["Invalid token"]}}, status=401)
-    result = run_script(name, *argv, env=full_env)
-    assert result.code == 4
-    assert "credentials rejected" in result.stderr and "Unauthorized" in result.stderr
-    assert TOKEN not in result.stderr
-
-
-@pytest.mark.parametrize(("name", "argv", "path", "method", "fake"), ERRORS, ids=IDS)
-def test_429_is_retried(httpserver, full_env, name, argv, path, method, fake):
-    httpserver.expect_oneshot_request(path, method=method).respond_with_json(
-        {"error": {"message": "Rate Limit Exceeded", "code": 2020}}, status=429, headers={"Retry-After": "0"})
-    fake(httpserver)
-    result = run_script(name, *argv, env=full_env)
-    assert result.code == 0, result.stderr
-    statuses = [resp.status_code for req, resp in httpserver.log if req.path == path]
-    assert statuses[:2] == [429, 200]
-
-
-@pytest.mark.parametrize(("name", "argv", "path", "method", "_fake"), ERRORS, ids=IDS)
-def test_500_names_the_call(httpserver, full_env, name, argv, path, method, _fake):
-    httpserver.expect_request(path, method=method).respond_with_json(
-        {"error": {"message": "Internal Server Error", "code": 2001}}, status=500)
-    result = run_script(name, *argv, env=full_env)
-    assert result.code == 4
-    assert f"{method} {path}" in result.stderr and "HTTP 500" in result.stderr
-
-
-@pytest.mark.parametrize(("name", "argv", "path", "method", "_fake"), ERRORS, ids=IDS)
-def test_malformed_json(httpserver, full_env, name, argv, path, method, _fake):
-    httpserver.expect_request(path, method=method).respond_with_data("<html>gateway</html>",
-                                                                     content_type="application/json")
-    result = run_script(name, *argv, env=full_env)
-    assert result.code == 4
-    assert "malformed JSON" in result.stderr and "Traceback" not in result.stderr
+test_401_credentials_rejected, test_429_is_retried, test_500_names_the_call, test_malformed_json = \
+    failure_tests(PAGERDUTY, CASES)

@@ -8,6 +8,7 @@ import pytest
 from werkzeug import Response
 
 from tests.scripts.harness import run_script
+from tests.scripts.upstream import Case, Rejection, Upstream, failure_tests
 
 TOKEN = "sntrys_test_token"
 ORG = "acme"
@@ -195,52 +196,24 @@ def test_releases_of_org_empty(httpserver, env):
     assert result.stdout.splitlines() == ["Recent Sentry releases of *acme*", "_no releases_"]
 
 
-# (script, argv, path, a good answer) — every script, through every failure mode.
+# --- error handling, once for every script -------------------------------------------------------
+
+SENTRY = Upstream(
+    service="sentry", secret=TOKEN,
+    rejections=[Rejection(401, {"detail": "Invalid token"}, "Invalid token")],
+    rate_limited={"detail": "You are attempting to use this endpoint too frequently. Limit is 40 requests in 1 seconds"},
+    server_error="<h1>Server Error (500)</h1>", server_error_detail="Server Error (500)")
+
+
+def _latest_event(httpserver):
+    httpserver.expect_request(f"/api/0/organizations/{ORG}/issues/101/events/latest/").respond_with_json(EVENT)
+
+
 CASES = [
-    ("sentry.top-issues", ["--project", "4505"], "/api/0/organizations/acme/issues/", []),
-    ("sentry.issue", ["--id", "101"], "/api/0/organizations/acme/issues/101/",
-     issue(101, "WEB-1A3", "Error: x", 1, 1)),
-    ("sentry.releases", ["--project", "web"], "/api/0/projects/acme/web/releases/", []),
+    Case("sentry.top-issues", ["--project", "4505"], "GET", f"/api/0/organizations/{ORG}/issues/", ok=[]),
+    Case("sentry.issue", ["--id", "101"], "GET", f"/api/0/organizations/{ORG}/issues/101/",
+         ok=issue(101, "WEB-1A3", "Error: x", 1, 1), fake=_latest_event),
+    Case("sentry.releases", ["--project", "web"], "GET", f"/api/0/projects/{ORG}/web/releases/", ok=[]),
 ]
-IDS = [c[0] for c in CASES]
-
-
-@pytest.fixture
-def latest_event(httpserver):
-    httpserver.expect_request("/api/0/organizations/acme/issues/101/events/latest/").respond_with_json(EVENT)
-
-
-@pytest.mark.parametrize(("name", "argv", "path", "good"), CASES, ids=IDS)
-def test_rejected_token_is_exit_4(httpserver, env, name, argv, path, good):
-    httpserver.expect_request(path).respond_with_json({"detail": "Invalid token"}, status=401)
-    result = run_script(name, *argv, env=env)
-    assert result.code == 4
-    assert f"sentry GET {path}: credentials rejected (HTTP 401): Invalid token" in result.stderr
-
-
-@pytest.mark.parametrize(("name", "argv", "path", "good"), CASES, ids=IDS)
-def test_rate_limit_is_retried(httpserver, env, latest_event, name, argv, path, good):
-    httpserver.expect_oneshot_request(path).respond_with_json(
-        {"detail": "You are attempting to use this endpoint too frequently. Limit is 40 requests in 1 seconds"},
-        status=429, headers={"Retry-After": "0"})
-    httpserver.expect_request(path).respond_with_json(good)
-    result = run_script(name, *argv, env=env)
-    assert result.code == 0, result.stderr
-    assert [req.path for req, _ in httpserver.log][:2] == [path, path]
-
-
-@pytest.mark.parametrize(("name", "argv", "path", "good"), CASES, ids=IDS)
-def test_server_error_names_the_call(httpserver, env, name, argv, path, good):
-    httpserver.expect_request(path).respond_with_data("<h1>Server Error (500)</h1>", status=500)
-    result = run_script(name, *argv, env=env)
-    assert result.code == 4
-    assert f"sentry GET {path}: HTTP 500" in result.stderr
-
-
-@pytest.mark.parametrize(("name", "argv", "path", "good"), CASES, ids=IDS)
-def test_malformed_json_is_exit_4_without_traceback(httpserver, env, name, argv, path, good):
-    httpserver.expect_request(path).respond_with_data("[{", content_type="application/json")
-    result = run_script(name, *argv, env=env)
-    assert result.code == 4
-    assert "malformed JSON" in result.stderr
-    assert "Traceback" not in result.stderr
+test_401_credentials_rejected, test_429_is_retried, test_500_names_the_call, test_malformed_json = \
+    failure_tests(SENTRY, CASES)

@@ -8,6 +8,7 @@ import pytest
 from werkzeug import Response
 
 from tests.scripts.harness import run_script
+from tests.scripts.upstream import Case, Rejection, Upstream, failure_tests
 
 TOKEN = "xoxb-test-token"
 
@@ -190,55 +191,24 @@ def test_post_message_channel_not_found(httpserver, env):
     assert len(httpserver.log) == 1  # a write is never retried
 
 
-# (script, argv, method path, a good answer) — every script, through every failure mode.
+# --- error handling, once for every script -------------------------------------------------------
+
+SLACK = Upstream(
+    service="slack", secret=TOKEN,
+    # Slack says it with HTTP 200 and ok: false; a 401 is rarer but must read the same.
+    rejections=[Rejection(200, {"ok": False, "error": "invalid_auth"}, "invalid_auth", id="invalid_auth"),
+                Rejection(200, {"ok": False, "error": "token_revoked"}, "token_revoked", id="token_revoked"),
+                Rejection(401, {"ok": False, "error": "not_authed"}, "not_authed", id="http401")],
+    rate_limited={"ok": False, "error": "ratelimited"},
+    server_error="upstream broke", server_error_detail="upstream broke")
 CASES = [
-    ("slack.channels", [], "/conversations.list", ok(channels=[], response_metadata={"next_cursor": ""})),
-    ("slack.channel-history", ["--channel", "C01GENRL1"], "/conversations.history", ok(messages=[], has_more=False)),
-    ("slack.user-lookup", ["--email", "jane@acme.com"], "/users.lookupByEmail", ok(user=USER)),
-    ("slack.post-message", ["--channel", "C01GENRL1", "--text", "hi"], "/chat.postMessage",
-     ok(channel="C01GENRL1", ts="1767225600.000300", message={"text": "hi"})),
+    Case("slack.channels", [], "GET", "/conversations.list",
+         ok=ok(channels=[], response_metadata={"next_cursor": ""})),
+    Case("slack.channel-history", ["--channel", "C01GENRL1"], "GET", "/conversations.history",
+         ok=ok(messages=[], has_more=False)),
+    Case("slack.user-lookup", ["--email", "jane@acme.com"], "GET", "/users.lookupByEmail", ok=ok(user=USER)),
+    Case("slack.post-message", ["--channel", "C01GENRL1", "--text", "hi"], "POST", "/chat.postMessage",
+         ok=ok(channel="C01GENRL1", ts="1767225600.000300", message={"text": "hi"})),
 ]
-IDS = [c[0] for c in CASES]
-
-
-@pytest.mark.parametrize(("name", "argv", "path", "good"), CASES, ids=IDS)
-@pytest.mark.parametrize("rejection", [
-    (200, {"ok": False, "error": "invalid_auth"}),   # how Slack really says it
-    (200, {"ok": False, "error": "token_revoked"}),
-    (401, {"ok": False, "error": "not_authed"}),
-], ids=["invalid_auth", "token_revoked", "http401"])
-def test_rejected_token_is_exit_4(httpserver, env, name, argv, path, good, rejection):
-    status, body = rejection
-    httpserver.expect_request(path).respond_with_json(body, status=status)
-    result = run_script(name, *argv, env=env)
-    assert result.code == 4
-    assert "credentials rejected" in result.stderr
-    assert "Traceback" not in result.stderr
-
-
-@pytest.mark.parametrize(("name", "argv", "path", "good"), CASES, ids=IDS)
-def test_ratelimited_is_retried(httpserver, env, name, argv, path, good):
-    httpserver.expect_oneshot_request(path).respond_with_json(
-        {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": "0"})
-    httpserver.expect_request(path).respond_with_json(good)
-    result = run_script(name, *argv, env=env)
-    assert result.code == 0, result.stderr
-    assert len(httpserver.log) == 2
-
-
-@pytest.mark.parametrize(("name", "argv", "path", "good"), CASES, ids=IDS)
-def test_server_error_names_the_call(httpserver, env, name, argv, path, good):
-    httpserver.expect_request(path).respond_with_data("upstream broke", status=500)
-    result = run_script(name, *argv, env=env)
-    assert result.code == 4
-    method = "POST" if name == "slack.post-message" else "GET"
-    assert f"{method} {path}: HTTP 500" in result.stderr
-
-
-@pytest.mark.parametrize(("name", "argv", "path", "good"), CASES, ids=IDS)
-def test_malformed_json_is_exit_4_without_traceback(httpserver, env, name, argv, path, good):
-    httpserver.expect_request(path).respond_with_data("<html>oops", content_type="application/json")
-    result = run_script(name, *argv, env=env)
-    assert result.code == 4
-    assert "malformed JSON" in result.stderr
-    assert "Traceback" not in result.stderr
+test_401_credentials_rejected, test_429_is_retried, test_500_names_the_call, test_malformed_json = \
+    failure_tests(SLACK, CASES)

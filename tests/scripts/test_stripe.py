@@ -11,9 +11,11 @@ import pytest
 from werkzeug import Request, Response
 
 from tests.scripts.harness import run_script
+from tests.scripts.upstream import Case, Rejection, Upstream, failure_tests
 
 KEY = "sk_test_opsbot"
 NOW = int(time.time())
+DAY = 86400
 
 
 @pytest.fixture(autouse=True)
@@ -22,7 +24,6 @@ def _fresh_now():
     fake data to the clock when each test starts, not when the module was imported."""
     global NOW
     NOW = int(time.time())
-DAY = 86400
 
 
 @pytest.fixture
@@ -444,80 +445,33 @@ def test_refund_refuses_bad_amounts_without_posting(httpserver, env, argv, ch, m
     assert requests_to(httpserver, "/v1/refunds", "POST") == []
 
 
-def test_refund_post_500_is_not_retried(httpserver, env):
-    httpserver.expect_request("/v1/charges/ch_0009").respond_with_json(charge(9))
-    httpserver.expect_request("/v1/refunds", method="POST").respond_with_json(
-        {"error": {"type": "api_error", "message": "Something went wrong"}}, status=500)
-    result = run_script("stripe.refund", "--charge", "ch_0009", env=env)
-    assert result.code == 4
-    assert "POST /v1/refunds" in result.stderr and "HTTP 500" in result.stderr
-    assert len(requests_to(httpserver, "/v1/refunds", "POST")) == 1
-
-
 # --- errors, once for every script -----------------------------------------------------------------
 
+STRIPE = Upstream(
+    service="stripe", secret=KEY,
+    rejections=[Rejection(401, {"error": {"type": "invalid_request_error",
+                                          "message": "Invalid API Key provided: sk_test_****bot"}},
+                          "Invalid API Key provided")],
+    rate_limited={"error": {"type": "rate_limit_error", "message": "Too many requests"}},
+    server_error={"error": {"type": "api_error", "message": "An unknown error occurred"}},
+    server_error_detail="An unknown error occurred")
 EMPTY_LIST = {"object": "list", "data": [], "has_more": False}
-CASES = [  # script, argv, failing call (method, path), what else the script needs, what success returns
-    ("stripe.balance", [], ("GET", "/v1/balance"), {}, {"available": [], "pending": []}),
-    ("stripe.mrr", [], ("GET", "/v1/subscriptions"), {}, EMPTY_LIST),
-    ("stripe.recent-charges", [], ("GET", "/v1/charges"), {}, EMPTY_LIST),
-    ("stripe.failed-payments", [], ("GET", "/v1/charges"), {}, EMPTY_LIST),
-    ("stripe.customer", ["--email", "a@b.co"], ("GET", "/v1/customers"), {}, EMPTY_LIST),
-    ("stripe.subscriptions", [], ("GET", "/v1/subscriptions"), {}, EMPTY_LIST),
-    ("stripe.payouts", [], ("GET", "/v1/payouts"), {}, EMPTY_LIST),
-    ("stripe.refund", ["--charge", "ch_0001"], ("POST", "/v1/refunds"),
-     {("GET", "/v1/charges/ch_0001"): charge(1)}, {"id": "re_1", "amount": 2500, "status": "succeeded"}),
+
+
+def _charge_to_refund(httpserver):
+    httpserver.expect_request("/v1/charges/ch_0001", method="GET").respond_with_json(charge(1))
+
+
+CASES = [
+    Case("stripe.balance", [], "GET", "/v1/balance", ok={"object": "balance", "available": [], "pending": []}),
+    Case("stripe.mrr", [], "GET", "/v1/subscriptions", ok=EMPTY_LIST),
+    Case("stripe.recent-charges", [], "GET", "/v1/charges", ok=EMPTY_LIST),
+    Case("stripe.failed-payments", [], "GET", "/v1/charges", ok=EMPTY_LIST),
+    Case("stripe.customer", ["--email", "a@b.co"], "GET", "/v1/customers", ok=EMPTY_LIST),
+    Case("stripe.subscriptions", [], "GET", "/v1/subscriptions", ok=EMPTY_LIST),
+    Case("stripe.payouts", [], "GET", "/v1/payouts", ok=EMPTY_LIST),
+    Case("stripe.refund", ["--charge", "ch_0001"], "POST", "/v1/refunds", fake=_charge_to_refund,
+         ok={"id": "re_1", "object": "refund", "amount": 2500, "status": "succeeded"}),
 ]
-IDS = [c[0] for c in CASES]
-
-
-def _prepare(httpserver, extra):
-    for (method, path), body in extra.items():
-        httpserver.expect_request(path, method=method).respond_with_json(body)
-
-
-@pytest.mark.parametrize("name, argv, call, extra, ok", CASES, ids=IDS)
-def test_401_credentials_rejected(httpserver, env, name, argv, call, extra, ok):
-    _prepare(httpserver, extra)
-    httpserver.expect_request(call[1], method=call[0]).respond_with_json(
-        {"error": {"type": "invalid_request_error", "message": "Invalid API Key provided: sk_test_****bot"}},
-        status=401)
-    result = run_script(name, *argv, env=env)
-    assert result.code == 4
-    assert "credentials rejected" in result.stderr and "Invalid API Key provided" in result.stderr
-    assert f"{call[0]} {call[1]}" in result.stderr
-
-
-@pytest.mark.parametrize("name, argv, call, extra, ok", CASES, ids=IDS)
-def test_429_is_retried(httpserver, env, name, argv, call, extra, ok):
-    _prepare(httpserver, extra)
-    httpserver.expect_oneshot_request(call[1], method=call[0]).respond_with_json(
-        {"error": {"type": "rate_limit_error", "message": "Too many requests"}}, status=429,
-        headers={"Retry-After": "0"})
-    httpserver.expect_request(call[1], method=call[0]).respond_with_json(ok)
-    result = run_script(name, *argv, env=env)
-    assert result.code == 0, result.stderr
-    assert len(requests_to(httpserver, call[1], call[0])) == 2
-
-
-@pytest.mark.parametrize("name, argv, call, extra, ok", [c for c in CASES if c[2][0] == "GET"],
-                         ids=[c[0] for c in CASES if c[2][0] == "GET"])
-def test_500_names_the_call(httpserver, env, name, argv, call, extra, ok):
-    _prepare(httpserver, extra)
-    httpserver.expect_request(call[1], method=call[0]).respond_with_json(
-        {"error": {"type": "api_error", "message": "An unknown error occurred"}}, status=500)
-    result = run_script(name, *argv, env=env)
-    assert result.code == 4
-    assert f"stripe {call[0]} {call[1]}: HTTP 500" in result.stderr
-    assert "An unknown error occurred" in result.stderr
-
-
-@pytest.mark.parametrize("name, argv, call, extra, ok", CASES, ids=IDS)
-def test_malformed_json(httpserver, env, name, argv, call, extra, ok):
-    _prepare(httpserver, extra)
-    httpserver.expect_request(call[1], method=call[0]).respond_with_data(
-        "<html>upstream proxy error", content_type="application/json")
-    result = run_script(name, *argv, env=env)
-    assert result.code == 4
-    assert "malformed JSON" in result.stderr
-    assert "Traceback" not in result.stderr
+test_401_credentials_rejected, test_429_is_retried, test_500_names_the_call, test_malformed_json = \
+    failure_tests(STRIPE, CASES)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 import pytest
-from werkzeug import Response
 
 from tests.scripts.harness import run_script
+from tests.scripts.upstream import Case, Rejection, Upstream, failure_tests
 
 KEY = "service-role-key"
 
@@ -141,59 +140,34 @@ def test_health_reports_a_down_component_instead_of_failing(httpserver, env):
 
 # --- error handling, once for every script -------------------------------------------------------
 
+SUPABASE = Upstream(
+    service="supabase", secret=KEY,
+    rejections=[Rejection(401, {"message": "Invalid API key",
+                                "hint": "Double check your Supabase `anon` or `service_role` API key."},
+                          "Invalid API key")],
+    rate_limited={"message": "slow down"},
+    server_error={"message": "boom"}, server_error_detail="boom")
+
+
+def _rows(httpserver):
+    httpserver.expect_request("/rest/v1/profiles").respond_with_json([], headers={"Content-Range": "*/0"})
+
+
+def _count(httpserver):
+    httpserver.expect_request("/rest/v1/orders", method="HEAD").respond_with_data(
+        "", headers={"Content-Range": "*/0"})
+
+
+def _auth_up(httpserver):
+    httpserver.expect_request("/auth/v1/health").respond_with_json({"version": "v2"})
+
+
 CASES = [
-    ("supabase.table-rows", ["--table", "profiles"], "/rest/v1/profiles", "GET"),
-    ("supabase.row-count", ["--table", "orders"], "/rest/v1/orders", "HEAD"),
-    ("supabase.recent-signups", [], "/auth/v1/admin/users", "GET"),
-    ("supabase.health", [], "/rest/v1/", "GET"),
+    Case("supabase.table-rows", ["--table", "profiles"], "GET", "/rest/v1/profiles", fake=_rows),
+    Case("supabase.row-count", ["--table", "orders"], "HEAD", "/rest/v1/orders", fake=_count, has_body=False),
+    Case("supabase.recent-signups", [], "GET", "/auth/v1/admin/users", ok={"users": [], "aud": "authenticated"}),
+    Case("supabase.health", [], "GET", "/rest/v1/", ok={"swagger": "2.0", "paths": {}}, fake=_auth_up,
+         reports_outages=True),
 ]
-OK_BODY = {"supabase.table-rows": ([], {"Content-Range": "*/0"}),
-           "supabase.row-count": ("", {"Content-Range": "*/0"}),
-           "supabase.recent-signups": ({"users": []}, {}),
-           "supabase.health": ({}, {})}
-
-
-def _ok(httpserver, name):
-    body, headers = OK_BODY[name]
-    httpserver.expect_request("/auth/v1/health").respond_with_json({"version": "v2"})
-    return Response(json.dumps(body) if body != "" else "", status=200, headers=headers,
-                    content_type="application/json")
-
-
-@pytest.mark.parametrize("name,argv,path,method", CASES, ids=[c[0] for c in CASES])
-def test_401_is_credentials_rejected(httpserver, env, name, argv, path, method):
-    httpserver.expect_request(path).respond_with_json({"message": "Invalid API key"}, status=401)
-    httpserver.expect_request("/auth/v1/health").respond_with_json({"version": "v2"})
-    result = run_script(name, *argv, env=env)
-    assert result.code == 4
-    assert "credentials rejected" in result.stderr and "Traceback" not in result.stderr
-
-
-@pytest.mark.parametrize("name,argv,path,method", CASES, ids=[c[0] for c in CASES])
-def test_429_is_retried(httpserver, env, name, argv, path, method):
-    httpserver.expect_oneshot_request(path).respond_with_json({"message": "slow down"}, status=429,
-                                                              headers={"Retry-After": "0"})
-    ok = _ok(httpserver, name)
-    httpserver.expect_request(path).respond_with_response(ok)
-    result = run_script(name, *argv, env=env)
-    assert result.code == 0, result.stderr
-    assert sum(1 for r, _ in httpserver.log if r.path == path) == 2
-
-
-@pytest.mark.parametrize("name,argv,path,method", [c for c in CASES if c[0] != "supabase.health"],
-                         ids=[c[0] for c in CASES if c[0] != "supabase.health"])
-def test_500_names_the_call(httpserver, env, name, argv, path, method):
-    httpserver.expect_request(path).respond_with_json({"message": "boom"}, status=500)
-    result = run_script(name, *argv, env=env)
-    assert result.code == 4
-    assert f"{method} {path}" in result.stderr and "HTTP 500" in result.stderr
-
-
-@pytest.mark.parametrize("name,argv,path,method", [c for c in CASES if c[2] != "/rest/v1/orders"
-                                                   and c[0] != "supabase.health"],
-                         ids=["supabase.table-rows", "supabase.recent-signups"])
-def test_malformed_json_is_an_upstream_error(httpserver, env, name, argv, path, method):
-    httpserver.expect_request(path).respond_with_data("{not json", content_type="application/json")
-    result = run_script(name, *argv, env=env)
-    assert result.code == 4
-    assert "malformed JSON" in result.stderr and "Traceback" not in result.stderr
+test_401_credentials_rejected, test_429_is_retried, test_500_names_the_call, test_malformed_json = \
+    failure_tests(SUPABASE, CASES)

@@ -13,11 +13,13 @@ import pytest
 from werkzeug import Request, Response
 
 from tests.scripts.harness import run_script
+from tests.scripts.upstream import Case, Rejection, Upstream, failure_tests
 
 SID = "AC" + "0" * 31 + "1"
 TOKEN = "twilio-token"
 BASE = f"/2010-04-01/Accounts/{SID}"
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
+BASIC = "Basic " + base64.b64encode(f"{SID}:{TOKEN}".encode()).decode()
 
 
 @pytest.fixture(autouse=True)
@@ -26,7 +28,6 @@ def _fresh_now():
     fake data to the clock when each test starts, not when the module was imported."""
     global NOW
     NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
-BASIC = "Basic " + base64.b64encode(f"{SID}:{TOKEN}".encode()).decode()
 
 
 @pytest.fixture
@@ -285,56 +286,22 @@ def test_send_sms_rejected_by_twilio(httpserver, env):
 
 # --- errors, once for every script -----------------------------------------------------------------
 
-CASES = [  # script, argv, extra env, failing call (method, path), what success returns
-    ("twilio.balance", [], {}, ("GET", f"{BASE}/Balance.json"), {"currency": "USD", "balance": "1.00"}),
-    ("twilio.recent-messages", [], {}, ("GET", f"{BASE}/Messages.json"), {"messages": [], "next_page_uri": None}),
-    ("twilio.call-log", [], {}, ("GET", f"{BASE}/Calls.json"), {"calls": [], "next_page_uri": None}),
-    ("twilio.phone-numbers", [], {}, ("GET", f"{BASE}/IncomingPhoneNumbers.json"),
-     {"incoming_phone_numbers": [], "next_page_uri": None}),
-    ("twilio.send-sms", ["--to", "+16505550142", "--body", "hi"], {"TWILIO_FROM_NUMBER": "+14155550100"},
-     ("POST", f"{BASE}/Messages.json"), message(7, status="queued")),
+TWILIO = Upstream(
+    service="twilio", secret=TOKEN,
+    rejections=[Rejection(401, {"code": 20003, "message": "Authenticate",
+                                "more_info": "https://www.twilio.com/docs/errors/20003", "status": 401},
+                          "Authenticate")],
+    rate_limited={"code": 20429, "message": "Too Many Requests", "status": 429},
+    server_error={"code": 20500, "message": "Internal Server Error", "status": 500},
+    server_error_detail="Internal Server Error")
+CASES = [
+    Case("twilio.balance", [], "GET", f"{BASE}/Balance.json", ok={"currency": "USD", "balance": "1.00"}),
+    Case("twilio.recent-messages", [], "GET", f"{BASE}/Messages.json", ok={"messages": [], "next_page_uri": None}),
+    Case("twilio.call-log", [], "GET", f"{BASE}/Calls.json", ok={"calls": [], "next_page_uri": None}),
+    Case("twilio.phone-numbers", [], "GET", f"{BASE}/IncomingPhoneNumbers.json",
+         ok={"incoming_phone_numbers": [], "next_page_uri": None}),
+    Case("twilio.send-sms", ["--to", "+16505550142", "--body", "hi"], "POST", f"{BASE}/Messages.json",
+         ok=message(7, status="queued"), env={"TWILIO_FROM_NUMBER": "+14155550100"}),
 ]
-IDS = [c[0] for c in CASES]
-
-
-@pytest.mark.parametrize("name, argv, extra_env, call_, ok", CASES, ids=IDS)
-def test_401_credentials_rejected(httpserver, env, name, argv, extra_env, call_, ok):
-    httpserver.expect_request(call_[1], method=call_[0]).respond_with_json(
-        {"code": 20003, "message": "Authenticate", "more_info": "https://www.twilio.com/docs/errors/20003",
-         "status": 401}, status=401)
-    result = run_script(name, *argv, env={**env, **extra_env})
-    assert result.code == 4
-    assert "credentials rejected" in result.stderr and "Authenticate" in result.stderr
-    assert f"{call_[0]} {call_[1]}" in result.stderr
-
-
-@pytest.mark.parametrize("name, argv, extra_env, call_, ok", CASES, ids=IDS)
-def test_429_is_retried(httpserver, env, name, argv, extra_env, call_, ok):
-    httpserver.expect_oneshot_request(call_[1], method=call_[0]).respond_with_json(
-        {"code": 20429, "message": "Too Many Requests", "status": 429}, status=429, headers={"Retry-After": "0"})
-    httpserver.expect_request(call_[1], method=call_[0]).respond_with_json(ok)
-    result = run_script(name, *argv, env={**env, **extra_env})
-    assert result.code == 0, result.stderr
-    assert len(requests_to(httpserver, call_[1], call_[0])) == 2
-
-
-@pytest.mark.parametrize("name, argv, extra_env, call_, ok", CASES, ids=IDS)
-def test_500_names_the_call(httpserver, env, name, argv, extra_env, call_, ok):
-    httpserver.expect_request(call_[1], method=call_[0]).respond_with_json(
-        {"code": 20500, "message": "Internal Server Error", "status": 500}, status=500)
-    result = run_script(name, *argv, env={**env, **extra_env})
-    assert result.code == 4
-    assert f"twilio {call_[0]} {call_[1]}: HTTP 500" in result.stderr
-    # GETs are retried; a POST that may have sent the SMS is not.
-    attempts = len(requests_to(httpserver, call_[1], call_[0]))
-    assert (attempts == 1) if call_[0] == "POST" else (attempts > 1)
-
-
-@pytest.mark.parametrize("name, argv, extra_env, call_, ok", CASES, ids=IDS)
-def test_malformed_json(httpserver, env, name, argv, extra_env, call_, ok):
-    httpserver.expect_request(call_[1], method=call_[0]).respond_with_data(
-        '{"messages": [', content_type="application/json")
-    result = run_script(name, *argv, env={**env, **extra_env})
-    assert result.code == 4
-    assert "malformed JSON" in result.stderr
-    assert "Traceback" not in result.stderr
+test_401_credentials_rejected, test_429_is_retried, test_500_names_the_call, test_malformed_json = \
+    failure_tests(TWILIO, CASES)

@@ -9,6 +9,7 @@ import pytest
 from werkzeug import Response
 
 from tests.scripts.harness import run_script
+from tests.scripts.upstream import Case, Rejection, Upstream, failure_tests
 
 TOKEN = "vc-token"
 NOW_MS = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
@@ -181,54 +182,28 @@ def test_redeploy_rejects_a_bad_reference(httpserver, env):
 
 # --- error handling, once for every script -------------------------------------------------------
 
+VERCEL = Upstream(
+    service="vercel", secret=TOKEN,
+    rejections=[Rejection(403, {"error": {"code": "forbidden", "message": "Not authorized", "invalidToken": True}},
+                          "Not authorized", id="403-invalidToken"),  # what Vercel answers a bad token
+                Rejection(401, {"error": {"code": "unauthorized", "message": "Missing or invalid token"}},
+                          "Missing or invalid token", id="401")],
+    rate_limited={"error": {"code": "rate_limited", "message": "Rate limit exceeded"}},
+    server_error={"error": {"code": "internal_server_error", "message": "boom"}}, server_error_detail="boom")
+
+
+def _deployment_to_redeploy(httpserver):
+    httpserver.expect_request("/v13/deployments/dpl_7", method="GET").respond_with_json(
+        {"id": "dpl_7", "name": "web", "target": "production"})
+
+
 CASES = [
-    ("vercel.deployments", [], "/v6/deployments", "GET", page([])),
-    ("vercel.latest-deploy", ["--project", "web"], "/v6/deployments", "GET", page([])),
-    ("vercel.failed-deploys", [], "/v6/deployments", "GET", page([])),
-    ("vercel.domains", [], "/v5/domains", "GET", {"domains": [], "pagination": {}}),
-    ("vercel.redeploy", ["--deployment", "dpl_7"], "/v13/deployments/dpl_7", "GET",
-     {"id": "dpl_7", "name": "web", "target": None}),
+    Case("vercel.deployments", [], "GET", "/v6/deployments", ok=page([])),
+    Case("vercel.latest-deploy", ["--project", "web"], "GET", "/v6/deployments", ok=page([])),
+    Case("vercel.failed-deploys", [], "GET", "/v6/deployments", ok=page([])),
+    Case("vercel.domains", [], "GET", "/v5/domains", ok={"domains": [], "pagination": {}}),
+    Case("vercel.redeploy", ["--deployment", "dpl_7"], "POST", "/v13/deployments", fake=_deployment_to_redeploy,
+         ok={"id": "dpl_9", "url": "web-9-acme.vercel.app", "readyState": "QUEUED"}),
 ]
-IDS = [c[0] for c in CASES]
-
-
-@pytest.mark.parametrize("name,argv,path,method,ok", CASES, ids=IDS)
-def test_401_is_credentials_rejected(httpserver, env, name, argv, path, method, ok):
-    httpserver.expect_request(path).respond_with_json(
-        {"error": {"code": "forbidden", "message": "Not authorized", "invalidToken": True}}, status=403)
-    result = run_script(name, *argv, env=env)
-    assert result.code == 4 and "credentials rejected" in result.stderr and "Not authorized" in result.stderr
-
-
-@pytest.mark.parametrize("name,argv,path,method,ok", CASES, ids=IDS)
-def test_429_is_retried(httpserver, env, name, argv, path, method, ok):
-    httpserver.expect_oneshot_request(path).respond_with_json(
-        {"error": {"code": "rate_limited", "message": "Rate limit exceeded"}}, status=429, headers={"Retry-After": "0"})
-    httpserver.expect_request(path).respond_with_json(ok)
-    httpserver.expect_request("/v13/deployments", method="POST").respond_with_json({"id": "dpl_9", "url": "x.vercel.app"})
-    result = run_script(name, *argv, env=env)
-    assert result.code == 0, result.stderr
-    assert sum(1 for r, _ in httpserver.log if r.path == path) == 2
-
-
-@pytest.mark.parametrize("name,argv,path,method,ok", CASES, ids=IDS)
-def test_500_names_the_call(httpserver, env, name, argv, path, method, ok):
-    httpserver.expect_request(path).respond_with_json({"error": {"code": "internal", "message": "boom"}}, status=500)
-    result = run_script(name, *argv, env=env)
-    assert result.code == 4 and f"vercel {method} {path}: HTTP 500" in result.stderr and "boom" in result.stderr
-
-
-def test_redeploy_post_500_is_not_retried(httpserver, env):
-    httpserver.expect_request("/v13/deployments/dpl_7").respond_with_json({"id": "dpl_7", "name": "web"})
-    httpserver.expect_request("/v13/deployments", method="POST").respond_with_json(
-        {"error": {"message": "boom"}}, status=500)
-    result = run_script("vercel.redeploy", "--deployment", "dpl_7", env=env)
-    assert result.code == 4 and "POST /v13/deployments: HTTP 500" in result.stderr
-    assert len([r for r, _ in httpserver.log if r.method == "POST"]) == 1
-
-
-@pytest.mark.parametrize("name,argv,path,method,ok", CASES, ids=IDS)
-def test_malformed_json_is_an_upstream_error(httpserver, env, name, argv, path, method, ok):
-    httpserver.expect_request(path).respond_with_data("<html>oops", content_type="application/json")
-    result = run_script(name, *argv, env=env)
-    assert result.code == 4 and "malformed JSON" in result.stderr and "Traceback" not in result.stderr
+test_401_credentials_rejected, test_429_is_retried, test_500_names_the_call, test_malformed_json = \
+    failure_tests(VERCEL, CASES)

@@ -10,6 +10,7 @@ import pytest
 from werkzeug import Response
 
 from tests.scripts.harness import run_script
+from tests.scripts.upstream import Case, Rejection, Upstream, failure_tests
 
 TOKEN = "eyJzdjoiMDAwMDAxIn0.test-token"
 BASIC = "Basic " + base64.b64encode(b"client-id:client-secret").decode()
@@ -276,56 +277,28 @@ def test_token_exchange_rejected(httpserver, status, body):
     assert len(httpserver.log) == 1
 
 
+# --- error handling, once for every script (the token exchange works; the API call fails) ---------
+
+ZOOM = Upstream(
+    service="zoom", secret=TOKEN,
+    rejections=[Rejection(401, {"code": 124, "message": "Invalid access token."}, "Invalid access token.")],
+    rate_limited={"code": 429, "message": "You have reached the maximum per-second rate limit for this API."},
+    server_error={"code": 500, "message": "Internal error"}, server_error_detail="Internal error")
 EMPTY_PAGE = {"page_size": 300, "total_records": 0, "next_page_token": "", "meetings": []}
-# (script, argv, API path, a good answer) — every script, through every failure mode.
-CASES = [
-    ("zoom.upcoming-meetings", [], "/v2/users/me/meetings", EMPTY_PAGE),
-    ("zoom.recordings", [], "/v2/users/me/recordings", EMPTY_PAGE),
-    ("zoom.download-transcript", ["--meeting", MEETING], f"/v2/meetings/{MEETING}/recordings",
-     recording(int(MEETING), "Sync", "2026-01-05T10:00:00Z", ["MP4"])),
-    ("zoom.participants", ["--meeting", MEETING], f"/v2/past_meetings/{MEETING}", PAST),
-]
-IDS = [c[0] for c in CASES]
 
 
-def _good_rest(httpserver):
+def _no_participants(httpserver):
     httpserver.expect_request(f"/v2/past_meetings/{MEETING}/participants").respond_with_json(
         {"page_size": 300, "total_records": 0, "next_page_token": "", "participants": []})
 
 
-@pytest.mark.parametrize(("name", "argv", "path", "good"), CASES, ids=IDS)
-def test_rejected_token_is_exit_4(httpserver, env, name, argv, path, good):
-    httpserver.expect_request(path).respond_with_json({"code": 124, "message": "Invalid access token."}, status=401)
-    result = run_script(name, *argv, env=env)
-    assert result.code == 4
-    assert f"GET {path}: credentials rejected (HTTP 401): Invalid access token." in result.stderr
-
-
-@pytest.mark.parametrize(("name", "argv", "path", "good"), CASES, ids=IDS)
-def test_rate_limit_is_retried(httpserver, env, name, argv, path, good):
-    httpserver.expect_oneshot_request(path).respond_with_json(
-        {"code": 429, "message": "You have reached the maximum per-second rate limit for this API."},
-        status=429, headers={"Retry-After": "0"})
-    httpserver.expect_request(path).respond_with_json(good)
-    _good_rest(httpserver)
-    result = run_script(name, *argv, env=env)
-    assert result.code == 0, result.stderr
-    assert [p for p, _ in api_calls(httpserver)][:2] == [path, path]
-
-
-@pytest.mark.parametrize(("name", "argv", "path", "good"), CASES, ids=IDS)
-def test_server_error_names_the_call(httpserver, env, name, argv, path, good):
-    httpserver.expect_request(path).respond_with_json({"code": 500, "message": "Internal error"}, status=500)
-    result = run_script(name, *argv, env=env)
-    assert result.code == 4
-    assert f"zoom GET {path}: HTTP 500" in result.stderr
-    assert "Internal error" in result.stderr
-
-
-@pytest.mark.parametrize(("name", "argv", "path", "good"), CASES, ids=IDS)
-def test_malformed_json_is_exit_4_without_traceback(httpserver, env, name, argv, path, good):
-    httpserver.expect_request(path).respond_with_data('{"meetings": [', content_type="application/json")
-    result = run_script(name, *argv, env=env)
-    assert result.code == 4
-    assert "malformed JSON" in result.stderr
-    assert "Traceback" not in result.stderr
+CASES = [
+    Case("zoom.upcoming-meetings", [], "GET", "/v2/users/me/meetings", ok=EMPTY_PAGE),
+    Case("zoom.recordings", [], "GET", "/v2/users/me/recordings", ok=EMPTY_PAGE),
+    Case("zoom.download-transcript", ["--meeting", MEETING], "GET", f"/v2/meetings/{MEETING}/recordings",
+         ok=recording(int(MEETING), "Sync", "2026-01-05T10:00:00Z", ["MP4"])),
+    Case("zoom.participants", ["--meeting", MEETING], "GET", f"/v2/past_meetings/{MEETING}", ok=PAST,
+         fake=_no_participants),
+]
+test_401_credentials_rejected, test_429_is_retried, test_500_names_the_call, test_malformed_json = \
+    failure_tests(ZOOM, CASES)
