@@ -3,8 +3,9 @@
 Socket Mode needs SLACK_BOT_TOKEN + SLACK_APP_TOKEN; the builtin client reconnects on its own (checked
 every `ping_interval` seconds). HTTP mode needs SLACK_BOT_TOKEN + SLACK_SIGNING_SECRET and serves
 POST /slack/events (Bolt verifies the signature and the 5-minute timestamp window: 401 otherwise), plus
-GET /healthz for the load balancer, from a one-thread asyncio server (bot/slack/httpserver.py). Replicas share the ledger (BOT_HOME on a shared volume), which is
-what makes every event run once across them.
+GET /healthz for the load balancer, from a one-thread asyncio server (bot/slack/httpserver.py).
+Replicas share the ledger (BOT_HOME on a shared volume), which is what makes every event run once
+across them.
 """
 
 from __future__ import annotations
