@@ -22,7 +22,9 @@ def test_help_exits_zero_and_lists_declared_flags(entry):
     assert result.code == 0, result.stderr
     for arg in entry.args:
         assert arg.flag in result.stdout, f"{entry.name} --help does not mention {arg.flag}"
-    assert "--json" in result.stdout
+    # Built on _lib's Script under its registered name (Script adds --json): so a bad flag exits 2
+    # with the usage line, as test_lib checks once for every script.
+    assert result.stdout.startswith(f"usage: {entry.name} ") and "--json" in result.stdout
 
 
 @pytest.mark.parametrize("entry", [e for e in SCRIPTS if e.env], ids=lambda e: e.name)
@@ -32,13 +34,6 @@ def test_missing_credentials_exit_3_naming_the_variable(entry):
     result = run_script(entry.name, *argv)
     assert result.code == 3, (result.code, result.stderr)
     assert any(var in result.stderr for var in entry.env), result.stderr
-
-
-@pytest.mark.parametrize("entry", SCRIPTS, ids=lambda e: e.name)
-def test_unknown_flag_is_a_usage_error(entry):
-    result = run_script(entry.name, "--definitely-not-a-flag", "x")
-    assert result.code == 2
-    assert "usage" in result.stderr.lower()
 
 
 def _sample(arg):

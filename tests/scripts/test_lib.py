@@ -461,10 +461,12 @@ def test_script_json_without_data_wraps_the_text(capsys):
     assert code == 0 and json.loads(out) == {"text": "hi\nthere"}
 
 
-def test_script_argparse_error_exits_2_with_usage(capsys):
-    code, _, err = run(make_script(), lambda a, o: None, ["--repo", "a/b", "--limit", "many"], capsys)
+@pytest.mark.parametrize("argv", [["--repo", "a/b", "--limit", "many"], ["--repo", "a/b", "--no-such-flag", "x"]],
+                         ids=["bad-value", "unknown-flag"])
+def test_script_argparse_error_exits_2_with_usage(capsys, argv):
+    code, _, err = run(make_script(), lambda a, o: None, argv, capsys)
     assert code == 2
-    assert "usage:" in err and "--limit" in err
+    assert err.startswith("usage: acme.demo ") and "--limit" in err
 
 
 def test_script_required_after_env_fallback(capsys, monkeypatch):
