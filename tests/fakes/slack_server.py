@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import itertools
@@ -719,7 +720,8 @@ class FakeSlack:
             if abrupt:
                 sock = ws.transport.get_extra_info("socket")
                 if sock is not None:  # SO_LINGER 0 → RST instead of FIN
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    with contextlib.suppress(OSError):  # the client may have closed it already
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 ws.transport.abort()
             else:
                 await ws.close(1001, "going away")
