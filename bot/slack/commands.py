@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import difflib
 import logging
-import shlex
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from bot.registry import ArgError, ScriptEntry, split_command
+from bot.ops_commands import OpsCommands
+from bot.registry import ArgError, split_command
 from bot.slack import blocks as bk
 from bot.slack.app import dedupe_key
 
@@ -25,8 +25,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RUN_USAGE = "usage: `/run <script> [--arg value …]` — e.g. `/run ops.system-load`. `/ops scripts` lists the scripts."
-OPS_USAGE = ("usage: `/ops scripts [service]` · `/ops jobs [list|run|enable|disable|history] [name]` · "
-             "`/ops health` · `/ops stats [24h|7d]` · `/ops help`")
 
 
 def _ephemeral(text: str) -> dict[str, Any]:
@@ -96,25 +94,9 @@ class Commands:
         self.sb.enqueue(self._ops, command, respond, key=dedupe_key(command))
 
     def _ops(self, command: dict, respond: Callable) -> None:
-        try:
-            args = shlex.split(command.get("text") or "")
-        except ValueError:
-            args = (command.get("text") or "").split()
-        verb = args[0].lower() if args else "help"
         user, channel = command.get("user_id"), command.get("channel_id")
         try:
-            if verb in ("help", "?"):
-                text, blocks = self.help_text(user, channel), None
-            elif verb == "scripts":
-                text, blocks = self.scripts_text(user, channel, args[1] if len(args) > 1 else None), None
-            elif verb == "stats":
-                text, blocks = self.stats_text(args[1] if len(args) > 1 else "24h"), None
-            elif verb == "jobs":
-                text, blocks = self.jobs(args[1:], user, channel)
-            elif verb == "health":
-                text, blocks = self.health()
-            else:
-                text, blocks = f"I don't know `/ops {verb}`.\n{OPS_USAGE}", None
+            text, blocks = self.ops.handle(command.get("text") or "", user, channel)
         except Exception as exc:
             self.sb.fail(exc, channel=channel, thread_ts=None, user=user, respond=respond)
             return
@@ -123,98 +105,13 @@ class Commands:
             message["blocks"] = blocks[: bk.MAX_BLOCKS]
         respond(**message)
 
-    def permitted(self, user: str | None, channel: str | None) -> list[ScriptEntry]:
-        groups = self.sb.groups.groups_of(user)
-        return [e for e in self.registry.scripts.values() if e.allowed.permits(user, channel, groups)]
+    @property
+    def ops(self) -> OpsCommands:
+        # Built per call: the JobService is attached to the SlackBot after start-up.
+        return OpsCommands(self.sb.bot, groups_of=self.sb.groups.groups_of, jobs=self.sb.jobs)
 
     def help_text(self, user: str | None, channel: str | None) -> str:
-        entries = self.permitted(user, channel)
-        by_service: dict[str, list[str]] = {}
-        for entry in entries:
-            by_service.setdefault(entry.service, []).append(entry.name.split(".", 1)[1] + ("*" if entry.is_write else ""))
-        lines = [
-            "*opsbot* — ops answers on the cheapest tier that works.",
-            "• Mention me (`@opsbot what's our MRR?`) or DM me; I answer in the thread, and follow up there.",
-            "• `/run <script> [--arg value …]` runs a script; scripts marked * change things and ask you to confirm.",
-            "• `/ops scripts [service]` — what you can run, with arguments",
-            "• `/ops jobs [list|run|enable|disable|history] [name]` — scheduled jobs · `/ops health`",
-            "• `/ops stats [24h|7d]` — requests by tier, tokens, cost, 👎",
-            "• React 👍/👎 on my answers so I learn which tier got it right; *Why?* shows how I decided.",
-        ]
-        if entries:
-            lines.append(f"\n*You can run {len(entries)} scripts here:*")
-            lines += [f"*{service}*: {', '.join(names)}" for service, names in sorted(by_service.items())]
-        else:
-            lines.append("\nThere are no scripts you may run in this channel.")
-        return "\n".join(lines)
-
-    def scripts_text(self, user: str | None, channel: str | None, service: str | None) -> str:
-        entries = self.permitted(user, channel)
-        if service:
-            service = service.lower().rstrip(".")
-            entries = [e for e in entries if e.service == service or e.name == service]
-            if not entries:
-                services = sorted({e.service for e in self.permitted(user, channel)})
-                return f"No scripts you may run in `{service}`. Services: {', '.join(services) or 'none'}."
-            return "\n\n".join(e.help_text() for e in entries)
-        if not entries:
-            return "There are no scripts you may run in this channel."
-        lines = [f"*{len(entries)} scripts you can run* (`/ops scripts <service>` for arguments; ⚠ = asks to confirm)"]
-        current = None
-        for entry in sorted(entries, key=lambda e: e.name):
-            if entry.service != current:
-                current = entry.service
-                lines.append(f"\n*{current}*")
-            lines.append(f"`{entry.name}`{' ⚠' if entry.is_write else ''} — {entry.summary}")
-        return "\n".join(lines)
+        return self.ops.help_text(user, channel)
 
     def stats_text(self, since_text: str) -> str:
-        from bot.stats import compute_stats, parse_since
-
-        try:
-            since = parse_since(since_text)
-        except ValueError as exc:
-            return str(exc).replace("--since", "/ops stats")
-        stats = compute_stats(self.sb.ledger, since)
-        lines = [
-            f"*Since {stats['since'][:16].replace('T', ' ')} UTC*: {stats['requests']} requests · "
-            f"{stats['zero_token_share']:.0%} at 0 tokens · ${stats['cost_usd']:.4f} · "
-            f"error rate {stats['error_rate']:.1%} · 👎 possible misclassifications: "
-            f"{stats['possible_misclassifications']}",
-        ]
-        for tier, row in sorted(stats["by_tier"].items()):
-            p50 = f"{row['p50_ms'] / 1000:.1f} s" if row.get("p50_ms") is not None else "—"
-            lines.append(f"• *{tier}*: {row['requests']} · {row['input_tokens'] + row['output_tokens']:,} tokens · "
-                         f"${row['cost_usd']:.4f} · {row['errors']} errors · 👎 {row['thumbs_down']} · p50 {p50}")
-        for script, row in list(stats["script_failures"].items())[:5]:
-            lines.append(f"• `{script}` failed {row['failures']}/{row['runs']}")
-        return "\n".join(lines)
-
-    # -- /ops jobs, /ops health (the scheduler's JobService) -------------------------------------
-
-    def jobs(self, args: list[str], user: str | None, channel: str | None) -> tuple[str, list[dict] | None]:
-        service = self.sb.jobs
-        if service is None:
-            return "Scheduled jobs are not available in this process.", None
-        verb = args[0].lower() if args else "list"
-        if verb in ("run", "enable", "disable") and len(args) > 1:
-            refusal = self._job_acl(args[1], user, channel)
-            if refusal:
-                return refusal, None
-        result = service.jobs_command(args, user=user)
-        return result.text, result.blocks
-
-    def _job_acl(self, name: str, user: str | None, channel: str | None) -> str | None:
-        """Running or switching a job needs the same permission as running its script."""
-        job = self.registry.jobs.get(name)
-        entry = self.registry.script(job.script) if job and job.script else None
-        if entry is not None and not entry.allowed.permits(user, channel, self.sb.groups.groups_of(user)):
-            return f"You are not allowed to run `{entry.name}` here, so you cannot change job `{name}`."
-        return None
-
-    def health(self) -> tuple[str, list[dict] | None]:
-        service = self.sb.jobs
-        if service is None:
-            return "Health checks are not available in this process.", None
-        result = service.health_command()
-        return result.text, result.blocks
+        return self.ops.stats_text(since_text)
