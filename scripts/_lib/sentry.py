@@ -12,7 +12,7 @@ import urllib.parse
 from typing import Any
 
 from _lib.cli import Script, UsageError
-from _lib.http import ApiClient, ApiError
+from _lib.http import ApiClient
 
 API_URL = "https://sentry.io/api/0"
 
@@ -42,9 +42,7 @@ def collect(api: ApiClient, path: str, params: dict[str, Any], limit: int, max_p
     more = False
     for _ in range(max_pages):
         response = api.request("GET", url, params=query)
-        body = response.json()
-        if not isinstance(body, list):
-            raise ApiError("sentry", response.call, response.status, "expected a list in the response")
+        body = response.json_as(list)
         if hits is None and (response.header("X-Hits") or "").strip().isdigit():
             hits = int(response.header("X-Hits"))
         items.extend(body)
@@ -60,12 +58,11 @@ def project_id(api: ApiClient, organization: str, project: str) -> str:
     """A project's numeric ID (the org-level endpoints filter by ID, not slug)."""
     if project.isdigit():
         return project
-    body = api.get(f"projects/{organization}/{urllib.parse.quote(project, safe='')}/")
-    if not isinstance(body, dict) or not body.get("id"):
-        raise ApiError("sentry", f"GET /projects/{organization}/{project}/", None, "no project id in the response")
+    path = f"projects/{organization}/{urllib.parse.quote(project, safe='')}/"
+    body = api.get_json(path)
+    if not body.get("id"):
+        raise api.unexpected("GET", path, "no project id")
     return str(body["id"])
-
-
 
 
 def count(value: Any) -> int:

@@ -13,7 +13,7 @@ from typing import Any
 
 from _lib.cli import Script, UsageError
 from _lib.fmt import minor_units
-from _lib.http import ApiClient, ApiError
+from _lib.http import ApiClient
 
 DEFAULT_URL = "https://api.stripe.com/v1"
 PAGE_SIZE = 100  # Stripe's maximum `limit`
@@ -23,16 +23,8 @@ def client() -> ApiClient:
     return ApiClient.for_service("stripe", DEFAULT_URL, bearer=Script.env("STRIPE_API_KEY"))
 
 
-def _shape_error(api: ApiClient, method: str, path: str, what: str) -> ApiError:
-    call = f"{method} {urllib.parse.urlsplit(api.url(path)).path}"
-    return ApiError("stripe", call, None, f"unexpected response: {what}")
-
-
 def get_object(api: ApiClient, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-    body = api.get(path, params)
-    if not isinstance(body, dict):
-        raise _shape_error(api, "GET", path, "expected a JSON object")
-    return body
+    return api.get_json(path, params)
 
 
 def list_all(api: ApiClient, path: str, params: dict[str, Any] | None = None, *, limit: int | None = None,
@@ -45,7 +37,7 @@ def list_all(api: ApiClient, path: str, params: dict[str, Any] | None = None, *,
         body = get_object(api, path, query)
         page = body.get("data")
         if not isinstance(page, list):
-            raise _shape_error(api, "GET", path, "no `data` list")
+            raise api.unexpected("GET", path, "no `data` list")
         items.extend(page)
         has_more = bool(body.get("has_more"))
         if limit is not None and len(items) >= limit:

@@ -15,7 +15,7 @@ from typing import Any
 
 from _lib.cli import Script
 from _lib.fmt import SYMBOLS, minor_units, money
-from _lib.http import ApiClient, ApiError
+from _lib.http import ApiClient
 
 DEFAULT_URL = "https://api.twilio.com"  # list pages' next_page_uri is a path from this root
 MAX_PAGE_SIZE = 1000
@@ -32,15 +32,8 @@ def account_path(sid: str, resource: str) -> str:
     return f"/2010-04-01/Accounts/{urllib.parse.quote(sid, safe='')}/{resource}.json"
 
 
-def _shape_error(api: ApiClient, path: str, what: str) -> ApiError:
-    return ApiError("twilio", f"GET {urllib.parse.urlsplit(api.url(path)).path}", None, f"unexpected response: {what}")
-
-
 def get_object(api: ApiClient, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-    body = api.get(path, params)
-    if not isinstance(body, dict):
-        raise _shape_error(api, path, "expected a JSON object")
-    return body
+    return api.get_json(path, params)
 
 
 def list_all(api: ApiClient, path: str, key: str, params: dict[str, Any] | None = None, *,
@@ -54,7 +47,7 @@ def list_all(api: ApiClient, path: str, key: str, params: dict[str, Any] | None 
         body = get_object(api, current, query)
         page = body.get(key)
         if not isinstance(page, list):
-            raise _shape_error(api, current, f"no `{key}` list")
+            raise api.unexpected("GET", current, f"no `{key}` list")
         items.extend(page)
         following = body.get("next_page_uri")
         if limit is not None and len(items) >= limit:

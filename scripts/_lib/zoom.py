@@ -60,9 +60,7 @@ def paginate(api: ApiClient, path: str, key: str, params: dict[str, Any] | None 
     token = None
     count = 0
     for _ in range(50):
-        body = api.get(path, {**(params or {}), "page_size": page_size, "next_page_token": token or None})
-        if not isinstance(body, dict):
-            raise ApiError("zoom", f"GET {urllib.parse.urlsplit(api.url(path)).path}", None, "unexpected response")
+        body = api.get_json(path, {**(params or {}), "page_size": page_size, "next_page_token": token or None})
         if meta is not None and "total_records" not in meta and body.get("total_records") is not None:
             meta["total_records"] = body["total_records"]
         for item in body.get(key) or []:

@@ -165,6 +165,16 @@ def test_malformed_json_is_an_api_error(httpserver):
     assert "acme GET /bad" in str(err.value)
 
 
+def test_get_json_checks_the_shape_and_names_the_call(httpserver):
+    httpserver.expect_request("/base/things").respond_with_json([{"id": 1}])
+    api = ApiClient("acme", httpserver.url_for("/base"), timeout=2)
+    assert api.get_json("things", expect=list) == [{"id": 1}]
+    with pytest.raises(ApiError) as err:
+        api.get_json("things")
+    assert str(err.value) == "acme GET /base/things: unexpected response: expected a JSON object"
+    assert str(api.unexpected("post", "things", "no id")) == "acme POST /base/things: unexpected response: no id"
+
+
 def test_empty_body_is_none(httpserver):
     httpserver.expect_request("/empty").respond_with_data("", status=204)
     assert client(httpserver).get("/empty") is None
