@@ -159,6 +159,14 @@ def test_count_tokens(fake_anthropic: FakeAnthropic, anthropic_client: anthropic
     assert fake_anthropic.pending == 0  # scripted turns are for /v1/messages only
 
 
+def test_a_denser_tokenizer_counts_more_everywhere() -> None:
+    body = {"system": "You are opsbot. " * 40, "messages": USER}
+    with FakeAnthropic(chars_per_token=2.0) as dense, client_for(dense) as client:
+        counted = client.messages.count_tokens(model=MODEL, **body).input_tokens
+        used = client.messages.create(model=MODEL, max_tokens=10, **body).usage.input_tokens
+    assert counted == used == estimate_input_tokens(body, 2.0) >= 2 * estimate_input_tokens(body) - 3
+
+
 def test_missing_key_is_401(fake_anthropic: FakeAnthropic) -> None:
     # The SDK refuses to send without credentials, so omit the Authorization header it would add.
     client = client_for(fake_anthropic, default_headers={"Authorization": anthropic.omit})

@@ -212,6 +212,37 @@ def test_delegate_premium_uses_premium_model_within_budget(home: Path, fake_anth
     assert purposes == ["orchestrator", "premium"]
 
 
+def test_premium_input_fits_the_budget_by_the_models_own_count(home: Path) -> None:
+    """A tokenizer denser than our estimate (code on the newer tokenizers): the premium prompt is counted
+    with the API's counter and trimmed again, so what premium receives still fits its 8,000 tokens."""
+    diff = "\n".join(f"+ if (a[{i}] !== b[{i}]) {{ diff.push([{i}, a[{i}], b[{i}]]); }}" for i in range(900))
+    with FakeAnthropic(chars_per_token=2.2) as dense:
+        bot = make_bot(home, dense)
+        PerModel(dense).on(MID, Reply.tool_use("delegate_premium", {
+            "task": "Review this diff.", "skills": ["code-review"], "context": "[[request]]",
+            "reason": "code review"})).on(PREMIUM, Reply.text("*Verdict:* approve"))
+        reply = ask(bot, "review this diff please\n" + diff)
+        premium_call = next(r for r in dense.message_requests if r.model == PREMIUM)
+        counted = [r.input_tokens for r in dense.requests if r.path == "/v1/messages/count_tokens"]
+
+    assert reply.text == "*Verdict:* approve" and "earlier line(s) trimmed" in json.dumps(premium_call.body)
+    assert premium_call.input_tokens <= 8000 and counted[0] > 8000               # the estimate alone fell short
+
+
+def test_pipeline_stage2_fits_the_budget_by_the_models_own_count(home: Path) -> None:
+    content = "\n".join(f"## Section {i}\n<p>{{{{cta_{i}}}}}: [Start free trial](/signup?ref=lp-{i})</p>" for i in range(400))
+    with FakeAnthropic(chars_per_token=2.2) as dense:
+        bot = make_bot(home, dense)
+        PerModel(dense).on(MID, Reply.tool_use("run_pipeline", {"skill": "landing-page", "brief": "Deploy Previews",
+                                                                "reason": "content then HTML"}),
+                           Reply.text(content)).on(PREMIUM, Reply.text("```html\n<html></html>\n```"))
+        reply = ask(bot, "make a landing page for deploy previews")
+        stage2 = next(r for r in dense.message_requests if r.model == PREMIUM)
+
+    assert reply.artifact is not None and stage2.input_tokens <= 8000
+    assert "earlier line(s) trimmed" in json.dumps(stage2.messages) and "Section 399" in json.dumps(stage2.messages)
+
+
 def test_pipeline_two_models_and_an_artifact(home: Path, fake_anthropic: FakeAnthropic) -> None:
     bot = make_bot(home, fake_anthropic)
     html = "<!doctype html>\n<html lang=\"en\"><body><section class=\"hero\"><h1>Ship faster</h1></section></body></html>"

@@ -2,15 +2,22 @@
 
 Both take a `Meter` that adds up tokens, cost and models for the request's reply and "why" line, and
 both fall back from the premium model to the mid model (with a visible note) when premium is
-unavailable or over budget.
+unavailable or over budget. Both keep the premium input under its token budget: trimmed by our
+conservative estimate first, then checked with the API's token counter (the model's own tokenizer,
+free), and trimmed harder when that counts more.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+import anthropic
+
 from bot.llm import LLM, LLMError, LLMResponse, Usage
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -32,6 +39,15 @@ class Meter:
             self.notes.append(text)
         if visible and text not in self.visible:
             self.visible.append(text)
+
+
+def measure(llm: LLM, model: str, *, system: str, messages: list[dict[str, Any]]) -> int | None:
+    """Input tokens of this prompt by `model`'s own tokenizer (the API's free counter); None if unavailable."""
+    try:
+        return llm.count_tokens(model=model, system=system, messages=messages)
+    except anthropic.AnthropicError as exc:
+        log.info("token count on %s unavailable (%s): trusting the estimate", model, type(exc).__name__)
+        return None
 
 
 def premium_or_mid(llm: LLM, meter: Meter, *, premium: str, mid: str, allow_premium: bool, skipped: str,

@@ -15,8 +15,8 @@ from bot.app import Artifact
 from bot.llm import LLM
 from bot.prompts import budget_tokens, quote
 from bot.registry import SkillEntry
-from bot.tiers import Meter, premium_or_mid
-from bot.tiers.premium import trim_head
+from bot.tiers import Meter, measure, premium_or_mid
+from bot.tiers.premium import DENSITY_MARGIN, trim_head
 
 STAGE1_MAX_TOKENS = 3000
 STAGE2_MAX_TOKENS = 8000
@@ -58,6 +58,19 @@ def _stage1_system(skill: SkillEntry, stage1: str) -> str:
     return f"{STAGE1_ROLE}\n\n# Skill: {skill.name}\n{stage1}"
 
 
+def _stage2_messages(content: str) -> list[dict[str, str]]:
+    return [{"role": "user", "content": quote("content", content) + "\n\nImplement this content."}]
+
+
+def fit_content(system: str, content: str, budget: int, density: float = 1.0) -> tuple[str, int]:
+    """Stage 1's content, its earliest lines trimmed (with a marker) so stage 2's input fits `budget`
+    tokens; `density`: the model's tokens per estimated token. (content, lines dropped)."""
+    room = int(budget / density) - budget_tokens(system) - 60
+    if budget_tokens(content) <= room:
+        return content, 0
+    return trim_head(content, max(room, 200), budget)
+
+
 @dataclass
 class PipelineResult:
     content: str
@@ -93,17 +106,17 @@ class Pipeline:
             meter.note("Stage 1 content hit its length limit and may end abruptly.")
         budget = self.budget_for(skill)
         system = f"{STAGE2_ROLE}\n\n# Skill: {skill.name}\n{stage2}"
-        room = budget - budget_tokens(system) - 60
-        if budget_tokens(content) > room:
-            content_in, dropped = trim_head(content, max(room, 200), budget)
+        content_in, dropped = fit_content(system, content, budget)
+        counted = measure(self.llm, self.premium_model, system=system, messages=_stage2_messages(content_in))
+        estimate = budget_tokens(system) + budget_tokens(_stage2_messages(content_in)[0]["content"])
+        if counted is not None and counted > budget:   # the model's tokenizer counts more than our estimate
+            content_in, dropped = fit_content(system, content, budget, density=DENSITY_MARGIN * counted / estimate)
+        if dropped:
             meter.note(f"Stage 2 input trimmed to {budget:,} tokens ({dropped} earliest content line(s)).")
-        else:
-            content_in = content
         second = premium_or_mid(
             self.llm, meter, premium=self.premium_model, mid=self.mid_model, allow_premium=allow_premium,
             skipped=skipped, purpose="pipeline:stage2", request_id=request_id, max_tokens=STAGE2_MAX_TOKENS,
-            system=system,
-            messages=[{"role": "user", "content": quote("content", content_in) + "\n\nImplement this content."}])
+            system=system, messages=_stage2_messages(content_in))
         if second.stop_reason == "max_tokens":
             meter.note("The implementation hit its length limit: the file may be incomplete.")
         artifact = extract_file(second.text, skill.name)

@@ -4,10 +4,14 @@ It sees only what the orchestrator chose — the named skill bodies, the named m
 excerpt — under an input budget (BOT_PREMIUM_INPUT_BUDGET, default 8,000 tokens, or the skill's
 `budget_tokens`). Over budget, text is trimmed oldest-first with a marker: the excerpt's earliest lines
 first, then the memory notes' earliest lines, then the skills' last lines. Nothing named is dropped whole.
+The budget is kept by the premium model's own count: when its tokenizer counts more than our estimate
+(code on the newer tokenizers does), the prompt is built again with the estimate scaled up to match.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,9 +19,10 @@ from bot.llm import LLM, LLMResponse
 from bot.memory import MemoryStore
 from bot.prompts import BUDGET_CHARS_PER_TOKEN, PREMIUM_ROLE, budget_tokens, quote
 from bot.registry import Registry, SkillEntry
-from bot.tiers import Meter, premium_or_mid
+from bot.tiers import Meter, measure, premium_or_mid
 
 MIN_KEEP_TOKENS = 40
+DENSITY_MARGIN = 1.05   # trimmed text and what stays need not have the same tokens per character
 PREMIUM_MAX_TOKENS = 4096
 
 
@@ -87,7 +92,8 @@ def trim_tail(text: str, max_tokens: int, budget: int) -> tuple[str, int]:
 
 
 def build_prompt(*, task: str, skills: list[SkillEntry], memory: list[tuple[str, str]], excerpt: str,
-                 budget: int) -> PremiumPrompt:
+                 budget: int, density: float = 1.0) -> PremiumPrompt:
+    """The premium prompt within `budget` tokens; `density`: the model's tokens per estimated token (≥ 1)."""
     parts = [Part("skill", s.name, s.body()) for s in skills]
     parts += [Part("memory", name, body) for name, body in memory]
     if excerpt.strip():
@@ -96,7 +102,7 @@ def build_prompt(*, task: str, skills: list[SkillEntry], memory: list[tuple[str,
 
     def total() -> int:
         system, user = _render(parts, task_text)
-        return budget_tokens(system) + budget_tokens(user) + 8
+        return math.ceil((budget_tokens(system) + budget_tokens(user) + 8) * density)
 
     over = total() - budget
     notes: list[str] = []
@@ -106,7 +112,7 @@ def build_prompt(*, task: str, skills: list[SkillEntry], memory: list[tuple[str,
         if over <= 0:
             break
         current = budget_tokens(part.text)
-        target = max(MIN_KEEP_TOKENS, current - over)
+        target = max(MIN_KEEP_TOKENS, current - math.ceil(over / density))
         trim = trim_tail if part.kind == "skill" else trim_head
         part.text, part.trimmed = trim(part.text, target, budget)
         over = total() - budget
@@ -115,7 +121,7 @@ def build_prompt(*, task: str, skills: list[SkillEntry], memory: list[tuple[str,
             label = part.kind if part.kind == "excerpt" else f"{part.kind} {part.name}"
             notes.append(f"{label}: {part.trimmed} {where} line(s) trimmed")
     if over > 0:  # the task alone is too big: keep its start and end
-        room = max(200, int((budget_tokens(task_text) - over) * BUDGET_CHARS_PER_TOKEN))
+        room = max(200, int((budget_tokens(task_text) - over / density) * BUDGET_CHARS_PER_TOKEN))
         task_text = task_text[: room // 2] + "\n[… task trimmed to fit the budget …]\n" + task_text[-room // 2:]
         notes.append("task trimmed")
     system, user = _render(parts, task_text)
@@ -150,8 +156,14 @@ class PremiumAgent:
             note = self.memory.get(name) if self.memory else None
             if note is not None:
                 notes.append((note.name, note.body))
-        return build_prompt(task=task, skills=skills, memory=notes, excerpt=excerpt,
-                            budget=budget or self.budget_for(skills))
+        budget = budget or self.budget_for(skills)
+        build = functools.partial(build_prompt, task=task, skills=skills, memory=notes, excerpt=excerpt,
+                                  budget=budget)
+        prompt = build()
+        counted = measure(self.llm, self.premium_model, system=prompt.system, messages=prompt.messages)
+        if counted is not None and counted > budget:   # the model's tokenizer counts more than our estimate
+            prompt = build(density=DENSITY_MARGIN * counted / prompt.estimate)
+        return prompt
 
     def run(self, prompt: PremiumPrompt, meter: Meter, *, request_id: str | None, allow_premium: bool = True,
             skipped: str = "") -> LLMResponse:

@@ -18,7 +18,9 @@ returns None, an echo of the last user text. Scripted turns apply to `/v1/messag
 
 Token estimate (deterministic, additive): the request is cut into segments in the API's prefix order —
 each tool definition, each system block, each message content block — and each segment costs
-ceil(len(compact JSON without `cache_control`) / 4) tokens, at least 1. `count_tokens` returns the sum.
+ceil(len(compact JSON without `cache_control`) / chars_per_token) tokens, at least 1 (4 chars per token
+by default; lower it to play a denser tokenizer, e.g. code on the 4.7+ tokenizer). `count_tokens`
+returns the sum.
 
 Prompt caching: every block carrying `cache_control` (or the last block, for a top-level
 `cache_control`) is a breakpoint. The longest breakpoint prefix seen before (same model) is reported as
@@ -167,14 +169,17 @@ def _dumps(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
 
 
-def estimate_tokens(obj: Any) -> int:
-    """ceil(len(compact JSON) / 4), at least 1 — the fake's deterministic token estimate."""
-    return max(1, math.ceil(len(_dumps(obj)) / 4))
+CHARS_PER_TOKEN = 4.0
 
 
-def estimate_input_tokens(body: JSON) -> int:
+def estimate_tokens(obj: Any, chars_per_token: float = CHARS_PER_TOKEN) -> int:
+    """ceil(len(compact JSON) / chars_per_token), at least 1 — the fake's deterministic token estimate."""
+    return max(1, math.ceil(len(_dumps(obj)) / chars_per_token))
+
+
+def estimate_input_tokens(body: JSON, chars_per_token: float = CHARS_PER_TOKEN) -> int:
     """Total input tokens of a request, as `count_tokens` reports them."""
-    return sum(estimate_tokens(_strip_cache_control(s)) for s in _segments(body))
+    return sum(estimate_tokens(_strip_cache_control(s), chars_per_token) for s in _segments(body))
 
 
 # --- the fake ----------------------------------------------------------------------------------------
@@ -189,9 +194,11 @@ class FakeAnthropic:
         api_key: str | None = None,
         min_cache_tokens: int = 0,
         models: Iterable[str] = DEFAULT_MODELS,
+        chars_per_token: float = CHARS_PER_TOKEN,
     ) -> None:
         self.api_key = api_key  # None: any non-empty key is accepted
         self.min_cache_tokens = min_cache_tokens
+        self.chars_per_token = chars_per_token
         self.models = list(models)
         self.requests: list[RecordedRequest] = []
         self.errors: list[Exception] = []  # exceptions raised by responders
@@ -352,7 +359,8 @@ class FakeAnthropic:
             if (method, path) == ("POST", "/v1/messages"):
                 return self._messages(_validated(body, needs_max_tokens=True), record)
             if (method, path) == ("POST", "/v1/messages/count_tokens"):
-                record.input_tokens = estimate_input_tokens(_validated(body, needs_max_tokens=False))
+                body = _validated(body, needs_max_tokens=False)
+                record.input_tokens = estimate_input_tokens(body, self.chars_per_token)
                 return _Response(200, {"input_tokens": record.input_tokens})
             if (method, path) == ("GET", "/v1/models"):
                 return _Response(200, self._model_list())
@@ -366,7 +374,7 @@ class FakeAnthropic:
     def _messages(self, body: JSON, record: RecordedRequest) -> _Response:
         if body.get("stream"):
             raise _BadRequest("fake: stream=true is not supported; call messages.create without stream")
-        record.input_tokens = estimate_input_tokens(body)
+        record.input_tokens = estimate_input_tokens(body, self.chars_per_token)
         with self._lock:
             turn: Turn | JSON | None = self._queue.popleft() if self._queue else None
         if turn is None and self._responder is not None:
@@ -382,7 +390,10 @@ class FakeAnthropic:
         for block in content:
             if block.get("type") == "tool_use" and not block.get("id"):
                 block["id"] = f"toolu_fake_{next(self._ids):06d}"
-        usage: JSON = {**self._usage(body), "output_tokens": sum(estimate_tokens(b) for b in content)}
+        usage: JSON = {
+            **self._usage(body),
+            "output_tokens": sum(estimate_tokens(b, self.chars_per_token) for b in content),
+        }
         usage.update(reply.usage or {})
         message = {
             "id": f"msg_fake_{next(self._ids):06d}",
@@ -410,7 +421,7 @@ class FakeAnthropic:
         marks: dict[int, Any] = {i: s["cache_control"] for i, s in enumerate(raw) if s.get("cache_control")}
         if body.get("cache_control") and raw:
             marks.setdefault(len(raw) - 1, body["cache_control"])
-        cumulative = list(itertools.accumulate(estimate_tokens(s) for s in segs))
+        cumulative = list(itertools.accumulate(estimate_tokens(s, self.chars_per_token) for s in segs))
         breakpoints = sorted(i for i in marks if cumulative[i] >= self.min_cache_tokens)
         keys = {
             i: hashlib.sha256(_dumps([body["model"], segs[: i + 1]]).encode()).hexdigest()
