@@ -84,6 +84,7 @@ class JobSpec:
     timeout_s: float = 300.0
     max_failures: int = 3
     description: str = ""
+    requires_env: tuple[str, ...] = ()
 
     @classmethod
     def from_entry(cls, entry: JobEntry, registry: Registry) -> JobSpec:
@@ -96,7 +97,7 @@ class JobSpec:
                    kind="script" if entry.script else "skill", target=entry.script or entry.skill or "",
                    args=dict(entry.args), prompt=entry.prompt, post_to=entry.post_to, alert_to=entry.alert_to,
                    registry_enabled=entry.enabled, timeout_s=timeout, max_failures=entry.max_failures,
-                   description=entry.description)
+                   description=entry.description, requires_env=tuple(entry.requires_env))
 
     @classmethod
     def heartbeat(cls, settings: Settings) -> JobSpec:
@@ -121,11 +122,12 @@ class JobSpec:
     def blocked(self, bot: OpsBot) -> tuple[str, str] | None:
         """(state, why) when the job cannot run as things are configured — never a failure.
         "waiting": credentials or LLM tiers missing; "invalid": unknown script or skill."""
+        environ = bot.runner.environ
         if self.kind == "script":
             entry = bot.registry.script(self.target)
             if entry is None:
                 return "invalid", f"unknown script {self.target!r}"
-            missing = entry.missing_env(bot.runner.environ)
+            missing = entry.missing_env(environ) + [v for v in self.requires_env if not environ.get(v)]
             if missing:
                 return "waiting", f"credentials: {', '.join(missing)}"
         elif self.kind == "skill":

@@ -41,6 +41,13 @@ class ArgError(ValueError):
         self.usage = usage
 
 
+def _env_names(names: list[str]) -> list[str]:
+    for name in names:
+        if not re.fullmatch(r"[A-Z][A-Z0-9_]*", name):
+            raise ValueError(f"{name!r} is not an environment variable name")
+    return names
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -171,10 +178,7 @@ class ScriptEntry(_Strict):
     @field_validator("env", "env_optional")
     @classmethod
     def _env_names(cls, names: list[str]) -> list[str]:
-        for name in names:
-            if not re.fullmatch(r"[A-Z][A-Z0-9_]*", name):
-                raise ValueError(f"{name!r} is not an environment variable name")
-        return names
+        return _env_names(names)
 
     @field_validator("args")
     @classmethod
@@ -332,6 +336,12 @@ class JobEntry(_Strict):
     max_failures: int = Field(3, ge=1, le=100)
     alert_to: str | None = None
     description: str = ""
+    requires_env: list[str] = []      # settings the job needs beyond its script's credentials (GITHUB_REPO)
+
+    @field_validator("requires_env")
+    @classmethod
+    def _required_env_names(cls, names: list[str]) -> list[str]:
+        return _env_names(names)
 
     @field_validator("name")
     @classmethod

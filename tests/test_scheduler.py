@@ -184,6 +184,13 @@ def test_job_without_credentials_waits_and_is_never_counted(tmp_path):
     assert configured.job("needs-token")["state"] == "scheduled"
 
 
+def test_job_waits_for_the_settings_it_requires_beyond_credentials(tmp_path):
+    world = World(tmp_path, jobs=[{"name": "ci", "schedule": "0 9 * * *", "script": "test.ok",
+                                   "requires_env": ["FAKE_REPO"]}])
+    assert world.service().job("ci")["waiting_for"] == "credentials: FAKE_REPO"
+    assert world.service(env={"FAKE_REPO": "acme/web"}).job("ci")["state"] == "scheduled"
+
+
 def test_off_in_registry_stays_off_even_when_enabled_by_hand(tmp_path):
     world = World(tmp_path, jobs=[{"name": "later", "schedule": "0 9 * * *", "script": "test.ok", "enabled": False}])
     service = world.service()
