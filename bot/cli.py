@@ -41,7 +41,7 @@ def cmd_serve(args, settings: Settings, console: Console) -> int:
 
         scheduler = start_scheduler(bot, settings)
     try:
-        return repl(bot, console)
+        return repl(bot, console, jobs=scheduler.service if scheduler is not None else None)
     finally:
         if scheduler is not None:
             scheduler.shutdown()

@@ -49,7 +49,18 @@ def ask_yes_no(question: str) -> bool:
     return answer in ("y", "yes")
 
 
-def repl(bot: OpsBot, console: Console | None = None, stdin=None) -> int:
+def ops_command(bot: OpsBot, text: str, console: Console, jobs=None) -> None:
+    """`/ops …` and `help` in the console: the same answers as in Slack, for the local operator."""
+    from bot.ops_commands import OpsCommands
+
+    answer, _blocks = OpsCommands(bot, jobs=jobs).handle(text, user=None, channel=None)
+    if console.is_terminal:
+        console.print(Panel(Markdown(answer), border_style="cyan"))
+    else:
+        console.print(answer, markup=False, highlight=False)
+
+
+def repl(bot: OpsBot, console: Console | None = None, stdin=None, jobs=None) -> int:
     console = console or Console()
     stdin = stdin or sys.stdin
     console.print("[bold]opsbot[/bold] console — no Slack tokens set, so you talk to me here. "
@@ -72,4 +83,7 @@ def repl(bot: OpsBot, console: Console | None = None, stdin=None) -> int:
             continue
         if line in ("exit", "quit"):
             return 0
+        if line in ("help", "?") or line.startswith("/ops"):
+            ops_command(bot, line.removeprefix("/ops"), console, jobs)
+            continue
         ask(bot, line, console, source="console", confirm=ask_yes_no if interactive else None)

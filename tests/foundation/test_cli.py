@@ -76,12 +76,15 @@ def test_stats_rejects_a_bad_since(capsys):
 
 
 def test_console_runs_the_same_pipeline_from_stdin(home):
-    proc = subprocess.run([sys.executable, "-m", "bot"], input="how full is the disk?\nquit\n", text=True,  # noqa: S603
+    proc = subprocess.run([sys.executable, "-m", "bot"], input="how full is the disk?\n/ops scripts ops\n"  # noqa: S603
+                          "/ops jobs list\nquit\n", text=True,
                           capture_output=True, timeout=60, cwd=PROJECT_ROOT,
                           env={"PATH": "/usr/bin:/bin", "BOT_HOME": str(home), "HOME": str(home)})
     assert proc.returncode == 0, proc.stderr
     assert "opsbot console" in proc.stdout
     assert "script `ops.disk-usage` · 0 tokens" in proc.stdout
+    assert "*ops.port-check* — " in proc.stdout and "usage: `ops.port-check" in proc.stdout
+    assert "heartbeat" in proc.stdout  # /ops jobs list from the console's own scheduler
 
 
 def test_stats_table_shows_tokens_and_cost_per_model(capsys, home):
