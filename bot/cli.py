@@ -35,6 +35,7 @@ def cmd_serve(args, settings: Settings, console: Console) -> int:
     from bot.console import repl
 
     bot = _bot(settings)
+    bot.ledger.close_orphaned_requests()
     scheduler = None
     if settings.bot_scheduler and not args.no_scheduler:
         from bot.scheduler import start_scheduler

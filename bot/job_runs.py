@@ -25,13 +25,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from bot.app import Incoming, OpsBot, RequestContext
 from bot.config import Settings
 from bot.job_spec import Clock, JobError, JobSpec, cut, iso, parse_time
 from bot.posters import Poster, deliver, delivers
+from bot.process import pid_alive, process_identity
 from bot.registry import ArgError
 from bot.router import RouteDecision
 
@@ -91,31 +91,6 @@ class RunResult:
 # Holders created in this process. A run row with our pid but a holder not in here belongs to an earlier
 # life of this pid (a restarted container's pid 1): that process is gone.
 _LIVE_HOLDERS: set[str] = set()
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def process_identity(pid: int) -> str | None:
-    """The boot id and the process's start time (clock ticks since boot), from /proc: together they name
-    one process for good, since a reused pid has another start time. None when the process is gone (or
-    a zombie), or where there is no /proc."""
-    try:
-        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat[stat.rindex(")") + 2:].split()       # after "pid (comm)": state is field 3, starttime 22
-    if fields[0] in ("Z", "X"):
-        return None
-    return f"{boot}:{fields[19]}"
 
 
 def stop_leftover_script(pid: int | None, identity: str | None) -> bool:
@@ -361,7 +336,7 @@ class JobRunner:
                 continue
             elif host == me_host and run.get("pid"):
                 pid = int(run["pid"])
-                if pid == os.getpid() or not _pid_alive(pid):
+                if pid == os.getpid() or not pid_alive(pid):
                     reason = f"interrupted: process {pid} ended during the run (restart or kill)"
             if reason is None:
                 continue

@@ -19,6 +19,8 @@ from typing import Any
 
 import sqlite_utils
 
+from bot.process import this_worker, worker_alive
+
 OUTCOMES = ("ok", "error", "refused", "timeout", "awaiting_confirmation", "cancelled")
 
 
@@ -101,9 +103,15 @@ def _v4_alert_retry(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE alerts ADD COLUMN next_attempt_at TEXT")
 
 
+def _v5_request_worker(db: sqlite_utils.Database) -> None:
+    """Which process handles a request, so a restart can find the ones a dead process left unanswered."""
+    db.execute("ALTER TABLE requests ADD COLUMN worker TEXT")
+    db.execute("CREATE INDEX idx_requests_unanswered ON requests (received_at) WHERE outcome IS NULL")
+
+
 # Append-only: a new schema change is a new function at the end.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2_jobs, _v3_job_script_process,
-                                                             _v4_alert_retry]
+                                                             _v4_alert_retry, _v5_request_worker]
 
 
 class Ledger:
@@ -163,7 +171,7 @@ class Ledger:
         request_id = request_id or new_id()
         self.db["requests"].insert({
             "id": request_id, "source": source, "event_id": event_id, "user": user, "channel": channel,
-            "thread_ts": thread_ts, "text": text, "received_at": now_iso(),
+            "thread_ts": thread_ts, "text": text, "received_at": now_iso(), "worker": this_worker(),
         })
         return request_id
 
@@ -175,6 +183,19 @@ class Ledger:
             "outcome": outcome, "error": error, "answered_at": now_iso(), "latency_ms": latency_ms,
             **({"reply_ts": reply_ts} if reply_ts else {}),
         })
+
+    def close_orphaned_requests(self) -> list[dict]:
+        """Requests left without an outcome by a process that no longer runs (killed, crashed, restarted):
+        mark them interrupted and return them, so the front-end can tell the people who asked."""
+        rows = [dict(zip(("id", "source", "user", "channel", "thread_ts", "worker"), row, strict=True))
+                for row in self.db.execute("SELECT id, source, user, channel, thread_ts, worker FROM requests "
+                                           "WHERE outcome IS NULL AND worker IS NOT NULL")]
+        orphans = [row for row in rows if not worker_alive(row["worker"])]
+        for row in orphans:
+            self.db.execute("UPDATE requests SET outcome = 'error', answered_at = ?, "
+                            "error = 'interrupted: the bot stopped before answering' "
+                            "WHERE id = ? AND outcome IS NULL", [now_iso(), row["id"]])
+        return orphans
 
     def set_reply_ts(self, request_id: str, reply_ts: str) -> None:
         self.db["requests"].update(request_id, {"reply_ts": reply_ts})

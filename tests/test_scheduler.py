@@ -441,7 +441,7 @@ def test_kill_9_during_a_run_then_restart_keeps_state_and_records_an_interrupted
 
 
 def test_recovery_kills_a_leftover_script_only_when_it_is_provably_the_runs(world):
-    from bot.job_runs import process_identity
+    from bot.process import process_identity
 
     service = world.service()
     ledger = service.ledger

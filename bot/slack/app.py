@@ -328,7 +328,7 @@ class SlackBot:
             text = self.clean_text(event.get("text") or "")
             if text.lower() in ("", "help", "?", "hi", "hello"):
                 help_text = self.commands.help_text(user, channel)
-                self._post(channel, thread_ts, bk.fallback(help_text), bk.mrkdwn_blocks(help_text))
+                self.post_message(channel, thread_ts, bk.fallback(help_text), bk.mrkdwn_blocks(help_text))
                 return
             incoming = self.incoming(text, user=user, channel=channel, event_id=event_id, thread_ts=thread_ts,
                                      thread=context)
@@ -386,7 +386,7 @@ class SlackBot:
 
     # -- replies -----------------------------------------------------------------------------------
 
-    def _post(self, channel: str, thread_ts: str | None, text: str, blocks: list[dict] | None = None) -> str:
+    def post_message(self, channel: str, thread_ts: str | None, text: str, blocks: list[dict] | None = None) -> str:
         response = self.client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text, blocks=blocks,
                                                 unfurl_links=False, unfurl_media=False)
         return response["ts"]
@@ -422,7 +422,7 @@ class SlackBot:
             body = self.redact(reply.text)
         blocks = bk.answer_blocks(reply, body=body, requested_by=requested_by, via=via)
         try:
-            ts = self._post(channel, thread_ts, bk.fallback(body), blocks)
+            ts = self.post_message(channel, thread_ts, bk.fallback(body), blocks)
         except SlackApiError as exc:
             # e.g. a slash command in a channel the bot is not in: the response_url still works
             if respond is None or exc.response.get("error") not in ("not_in_channel", "channel_not_found"):
@@ -439,7 +439,7 @@ class SlackBot:
                 self.count("files")
             except (SlackApiError, SlackClientError) as exc:
                 log.warning("file upload for %s failed: %s", reply.request_id, type(exc).__name__)
-                self._post(channel, thread_ts or ts,
+                self.post_message(channel, thread_ts or ts,
                            f"I could not attach the full output (request `{reply.request_id}`); "
                            "the preview above is all I can show.")
         return ts
@@ -462,7 +462,7 @@ class SlackBot:
             if respond is not None:
                 respond(response_type="ephemeral", text=text)
             else:
-                self._post(channel, thread_ts, text)
+                self.post_message(channel, thread_ts, text)
         except Exception as again:
             log.error("could not tell the user about %s either: %s", ref, type(again).__name__)
 

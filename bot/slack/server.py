@@ -117,6 +117,27 @@ def build_slackbot(settings: Settings, *, http: bool, environ: dict[str, str] | 
     return SlackBot(bot, client, signing_secret=signing_secret, **kwargs)
 
 
+INTERRUPTED_APOLOGY = ("Sorry — I restarted before I could answer this, so nothing came of it. "
+                       "Please ask again.")
+
+
+def apologise_for_interrupted(slackbot: SlackBot) -> int:
+    """Requests a dead process left unanswered (its retries were dropped as duplicates): close them in the
+    ledger and say so in their threads, so nobody waits for an answer that will never come."""
+    told = 0
+    for row in slackbot.bot.ledger.close_orphaned_requests():
+        if row["source"] != "slack" or not row["channel"]:
+            continue
+        try:
+            slackbot.post_message(row["channel"], row["thread_ts"], INTERRUPTED_APOLOGY)
+            told += 1
+        except Exception:  # one unreachable channel must not stop start-up
+            log.warning("could not tell channel %s about interrupted request %s", row["channel"], row["id"])
+    if told:
+        log.info("opsbot: told %d thread(s) about requests interrupted by a restart", told)
+    return told
+
+
 def _jobs(slackbot: SlackBot, settings: Settings, run_scheduler: bool):
     """The scheduler (when this process runs it) and a JobService for /ops jobs and /ops health."""
     try:
@@ -136,6 +157,7 @@ def create_wsgi_app(settings: Settings | None = None):
     settings = settings or load_settings()
     slackbot = build_slackbot(settings, http=True)
     _, slackbot.jobs = _jobs(slackbot, settings, run_scheduler=False)
+    apologise_for_interrupted(slackbot)
     slackbot.start()
     return wsgi_app(slackbot)
 
@@ -144,6 +166,7 @@ def serve_slack(settings: Settings, *, http: bool = False, port: int = 3000, sch
                 host: str = "0.0.0.0", stop: threading.Event | None = None) -> int:
     slackbot = build_slackbot(settings, http=http)
     handle, slackbot.jobs = _jobs(slackbot, settings, scheduler)
+    apologise_for_interrupted(slackbot)
     slackbot.start()
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
