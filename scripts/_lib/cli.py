@@ -53,6 +53,25 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
+def bounded(kind: Callable[[str], Any], minimum: float | None, maximum: float | None) -> Callable[[str], Any]:
+    """An argparse `type` that converts with `kind` and checks the value is within the bounds."""
+
+    def convert(text: str) -> Any:
+        value = kind(text)  # a ValueError reads "invalid int value: 'x'", as for a plain type=int
+        if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+            if maximum is None:
+                rule = f"must be {minimum:g} or more"
+            elif minimum is None:
+                rule = f"must be {maximum:g} or less"
+            else:
+                rule = f"must be between {minimum:g} and {maximum:g}"
+            raise argparse.ArgumentTypeError(f"{rule} (got {text})")
+        return value
+
+    convert.__name__ = getattr(kind, "__name__", "value")
+    return convert
+
+
 class Script:
     """One integration script: its flags, the credentials it needs, and its main function."""
 
@@ -65,10 +84,14 @@ class Script:
         self._required_after_env: list[str] = []
         self._actions: dict[str, argparse.Action] = {}
 
-    def arg(self, flag: str, *, env_default: str | None = None, required: bool = False, **kwargs: Any) -> None:
+    def arg(self, flag: str, *, env_default: str | None = None, required: bool = False,
+            minimum: float | None = None, maximum: float | None = None, **kwargs: Any) -> None:
         """Add a flag. `env_default` fills it from an environment variable (e.g. GITHUB_REPO);
-        `required` is then checked after that fallback."""
+        `required` is then checked after that fallback. `minimum`/`maximum` bound a numeric flag
+        (inclusive): outside them is a usage error (exit 2) naming the flag and the range."""
         dest = kwargs.get("dest") or flag.lstrip("-").replace("-", "_")
+        if minimum is not None or maximum is not None:
+            kwargs["type"] = bounded(kwargs.get("type") or int, minimum, maximum)
         if env_default:
             self._env_defaults[dest] = env_default
             kwargs["help"] = f"{kwargs.get('help') or ''} (default: ${env_default})".strip()

@@ -499,6 +499,26 @@ def test_script_env_default_goes_through_the_flag_type(capsys, monkeypatch):
     assert code == 2 and "$ACME_LIMIT='lots' is not valid for --limit" in err
 
 
+@pytest.mark.parametrize("argv, env, message", [
+    (["--limit", "0"], {}, "argument --limit: must be between 1 and 100 (got 0)"),
+    (["--limit", "101"], {}, "argument --limit: must be between 1 and 100 (got 101)"),
+    (["--limit", "many"], {}, "argument --limit: invalid int value: 'many'"),
+    (["--days", "-1"], {}, "argument --days: must be 0 or more (got -1)"),
+    ([], {"ACME_LIMIT": "500"}, "$ACME_LIMIT='500' is not valid for --limit: must be between 1 and 100"),
+])
+def test_script_bounded_flags(capsys, monkeypatch, argv, env, message):
+    script = Script("acme.demo", "demo")
+    script.arg("--limit", type=int, minimum=1, maximum=100, env_default="ACME_LIMIT")
+    script.arg("--days", type=int, default=7, minimum=0)
+    monkeypatch.delenv("ACME_LIMIT", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    code, _, err = run(script, lambda a, o: None, argv, capsys)
+    assert code == 2 and message in err
+    code, out, _ = run(script, lambda a, o: o.text(f"{a.limit} {a.days}"), ["--limit", "100", "--days", "0"], capsys)
+    assert code == 0 and out == "100 0\n"
+
+
 def test_script_usage_error_exits_2(capsys):
     def fn(args, out):
         raise UsageError("--repo must look like owner/name")
