@@ -57,7 +57,7 @@ from bot.prompts import CACHE  # noqa: E402
 from tests.fakes.anthropic_server import FakeAnthropic, Reply  # noqa: E402
 
 TARGET = 0.20
-PRICES = PriceTable()
+PRICES = PriceTable.load(Settings(_env_file=None).bot_pricing_file)   # the table the bot itself uses
 
 
 # -- the request mix ---------------------------------------------------------------------------------
