@@ -68,6 +68,22 @@ class Slack:
             if not cursor:
                 return
 
+    def user_names(self, user_ids: list[str], known: dict[str, str] | None = None,
+                   max_lookups: int = 20) -> dict[str, str]:
+        """Display names for user IDs: those already `known`, then users.info for the rest (up to
+        `max_lookups`; a user that cannot be looked up keeps its ID)."""
+        names = dict(known or {})
+        for user_id in [u for u in dict.fromkeys(user_ids) if u not in names][:max_lookups]:
+            try:
+                user = self.call("users.info", user=user_id).get("user") or {}
+            except SlackError:
+                continue
+            profile = user.get("profile") or {}
+            name = profile.get("display_name") or profile.get("real_name") or user.get("real_name") or user.get("name")
+            if name:
+                names[user_id] = str(name)
+        return names
+
     def resolve_channel(self, channel: str) -> dict[str, Any] | None:
         """A channel ID as-is (as {"id": ...}); a name (with or without #) looked up in conversations.list."""
         text = channel.strip()
@@ -82,6 +98,21 @@ class Slack:
             if str(item.get("name", "")).lower() == name:
                 return item
         return None
+
+
+_BROADCAST = re.compile(r"<!(here|channel|everyone)(?:\|[^>]*)?>")
+_SUBTEAM = re.compile(r"<!subteam\^([A-Z0-9]+)(?:\|@?([^>]*))?>")
+_USER = re.compile(r"<@([UW][A-Z0-9]+)(?:\|([^>]*))?>")
+
+
+def quiet(text: str | None, names: dict[str, str] | None = None) -> str:
+    """Slack text the bot shows again (channel history, an echo of a posted message) must not ping
+    anyone a second time: `<!here>`, `<!channel>`, `<!everyone>`, user-group and user mentions become
+    plain `@name` text, which Slack never turns into a notification (the bot posts without link_names)."""
+    names = names or {}
+    out = _BROADCAST.sub(lambda m: "@" + m.group(1), text or "")
+    out = _SUBTEAM.sub(lambda m: "@" + (m.group(2) or m.group(1)), out)
+    return _USER.sub(lambda m: "@" + (names.get(m.group(1)) or m.group(2) or m.group(1)), out)
 
 
 def one_line(text: str, width: int = 200) -> str:

@@ -83,7 +83,8 @@ def message(ts, text, user="U1", **extra):
 def test_channel_history_resolves_name_and_pages(httpserver, env):
     httpserver.expect_request("/conversations.list").respond_with_handler(paged(CHANNEL_PAGES))
     history = {
-        "": ok(messages=[message("1767225600.000200", "deploy 42 done\nall green", reply_count=2),
+        "": ok(messages=[message("1767225600.000200", "<!here> deploy 42 done\nall green, thanks <@U2>",
+                                 reply_count=2, user_profile={"display_name": "ada", "real_name": "Ada L"}),
                          {"type": "message", "subtype": "bot_message", "bot_id": "B1", "username": "CI",
                           "text": "build passed", "ts": "1767225500.000100"}],
                has_more=True, response_metadata={"next_cursor": "bmV4dA=="}),
@@ -91,19 +92,24 @@ def test_channel_history_resolves_name_and_pages(httpserver, env):
                        has_more=True, response_metadata={"next_cursor": "bW9yZQ=="}),
     }
     httpserver.expect_request("/conversations.history").respond_with_handler(paged(history))
+    httpserver.expect_request("/users.info", query_string={"user": "U2"}).respond_with_json(
+        ok(user={"id": "U2", "name": "grace", "profile": {"display_name": "", "real_name": "Grace H"}}))
     result = run_script("slack.channel-history", "--channel", "#Incidents", "--limit", "3", env=env)
     assert result.code == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "*Latest 3 messages in #incidents*"
     assert lines[1].startswith("• 2026-01-01T00:00:00Z (")
-    assert lines[1].endswith(" <@U1>: deploy 42 done all green (↳ 2 replies)")
+    # Shown again by the bot, nobody is notified again: no <!here>, no <@U…> mentions.
+    assert lines[1].endswith(" @ada: @here deploy 42 done all green, thanks @Grace H (↳ 2 replies)")
     assert lines[2].endswith(" CI: build passed")
-    assert lines[3].endswith(" <@U2>: starting deploy 42")
+    assert lines[3].endswith(" @Grace H: starting deploy 42")
     assert lines[4] == "_older messages not shown_"
+    assert "<@" not in result.stdout and "<!" not in result.stdout
     calls = [(req.path, req.args.to_dict()) for req, _ in httpserver.log]
-    # The name was found on the second conversations.list page; history asked for what was still missing.
+    # The name was found on the second conversations.list page; history asked for what was still missing;
+    # only the author without a user_profile was looked up.
     assert [c[0] for c in calls] == ["/conversations.list", "/conversations.list",
-                                     "/conversations.history", "/conversations.history"]
+                                     "/conversations.history", "/conversations.history", "/users.info"]
     assert calls[2][1] == {"channel": "G03INCDT3", "limit": "3"}
     assert calls[3][1] == {"channel": "G03INCDT3", "limit": "1", "cursor": "bmV4dA=="}
 
@@ -113,8 +119,19 @@ def test_channel_history_resolves_name_and_pages(httpserver, env):
     assert data["channel"] == {"id": "G03INCDT3", "name": None}
     assert data["has_more"] is True
     assert data["messages"][0] == {"ts": "1767225600.000200", "time": "2026-01-01T00:00:00Z", "user": "U1",
-                                   "author": "<@U1>", "text": "deploy 42 done\nall green", "subtype": None,
-                                   "reply_count": 2}
+                                   "author": "@ada", "text": "<!here> deploy 42 done\nall green, thanks <@U2>",
+                                   "subtype": None, "reply_count": 2}
+
+
+def test_channel_history_author_that_cannot_be_looked_up_keeps_its_id(httpserver, env):
+    httpserver.expect_request("/conversations.history").respond_with_json(
+        ok(messages=[message("1767225600.000200", "hi <!subteam^S1|@oncall> and <!channel>", user="U9")],
+           has_more=False))
+    httpserver.expect_request("/users.info").respond_with_json({"ok": False, "error": "missing_scope",
+                                                                "needed": "users:read"})
+    result = run_script("slack.channel-history", "--channel", "C01GENRL1", env=env)
+    assert result.code == 0, result.stderr
+    assert result.stdout.splitlines()[1].endswith(" @U9: hi @oncall and @channel")
 
 
 def test_channel_history_empty_unknown_and_not_in_channel(httpserver, env):
@@ -151,7 +168,7 @@ def test_user_lookup_found_and_not_found(httpserver, env):
     result = run_script("slack.user-lookup", "--email", "<mailto:jane@acme.com|jane@acme.com>", env=env)
     assert result.code == 0, result.stderr
     assert result.stdout.splitlines() == [
-        "*Jane Doe* (@janed) — <@U07ABC> `U07ABC`", "• title: SRE", "• email: jane@acme.com",
+        "*Jane Doe* (@janed) — `U07ABC`", "• title: SRE", "• email: jane@acme.com",
         "• time zone: Europe/Berlin", "• status: :pager: on call", "• admin"]
     data = run_script("slack.user-lookup", "--email", "jane@acme.com", "--json", env=env).json()
     assert data["found"] is True
@@ -181,6 +198,15 @@ def test_post_message_sends_one_json_post(httpserver, env):
                       "--json", env=env).json()
     assert httpserver.log[-1][0].get_json() == {"channel": "C02DEPLY2", "text": "hi", "thread_ts": "1767225600.000100"}
     assert data["posted"]["channel"] == "C02DEPLY2" and data["posted"]["ts"] == "1767225600.000300"
+
+
+def test_post_message_echo_does_not_ping_twice(httpserver, env):
+    httpserver.expect_request("/chat.postMessage", method="POST").respond_with_json(
+        ok(channel="C02DEPLY2", ts="1767225600.000300", message={"text": "<!channel> deploy by <@U07ABC|jane>"}))
+    result = run_script("slack.post-message", "--channel", "C02DEPLY2", "--text", "<!channel> deploy by <@U07ABC|jane>",
+                        env=env)
+    assert result.code == 0, result.stderr
+    assert result.stdout.splitlines()[1] == "> @channel deploy by @jane"
 
 
 def test_post_message_channel_not_found(httpserver, env):
