@@ -252,7 +252,7 @@ class LLM:
             except anthropic.AnthropicError as exc:
                 latency = (time.monotonic() - started) * 1000
                 kind, status = _classify(exc)
-                detail = _error_text(exc, kind, status)
+                detail = self._clean(_error_text(exc, kind, status))   # it goes to the ledger and logs
                 self._record(request_id, job_run_id, model, purpose, Usage(), latency, None, detail)
                 wait = self.retry.wait_s(attempt, exc) if kind not in ("timeout", "other") else None
                 if wait is None:

@@ -182,6 +182,14 @@ def test_prompts_are_redacted(fake_anthropic: FakeAnthropic, ledger: Ledger) -> 
     assert "hunter2-very-secret" not in body and "sk-ant-abcdefghijkl" not in body and "[REDACTED]" in body
 
 
+def test_error_text_is_redacted_before_the_ledger(fake_anthropic: FakeAnthropic, ledger: Ledger) -> None:
+    llm = make_llm(fake_anthropic, ledger, redactor=Redactor(["hunter2-very-secret"]))
+    fake_anthropic.fail(400, message="gateway: header x-db-password=hunter2-very-secret not allowed")
+    with pytest.raises(LLMError) as err:
+        llm.create(model=MID, messages=USER, max_tokens=10, purpose="test", request_id="r")
+    assert "hunter2" not in str(err.value) and "[REDACTED]" in ledger.llm_calls_for("r")[0]["error"]
+
+
 def test_thinking_blocks_go_back_unmodified(fake_anthropic: FakeAnthropic, ledger: Ledger) -> None:
     """The API rejects a modified thinking block (its signature covers the text), so the redactor, which
     would rewrite a secret-looking word in it, leaves it alone - the text came from the model anyway."""
