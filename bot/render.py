@@ -10,10 +10,12 @@ from rich.table import Table
 def stats_table(stats: dict[str, Any]) -> Table:
     table = Table(title=f"{stats['requests']} requests since {stats['since'][:16]} · "
                         f"{stats['zero_token_share']:.0%} at 0 tokens · ${stats['cost_usd']:.4f}")
-    for column in ("tier", "requests", "in tokens", "out tokens", "cost", "errors", "👎", "p50 ms", "p95 ms"):
+    for column in ("tier", "requests", "in tokens", "cached in", "out tokens", "cost", "errors", "👎", "p50 ms",
+                   "p95 ms"):
         table.add_column(column, justify="right" if column != "tier" else "left")
     for tier, row in sorted(stats["by_tier"].items()):
-        table.add_row(tier, str(row["requests"]), f"{row['input_tokens']:,}", f"{row['output_tokens']:,}",
+        cached = row["cache_read_tokens"] + row["cache_write_tokens"]
+        table.add_row(tier, str(row["requests"]), f"{row['input_tokens']:,}", f"{cached:,}", f"{row['output_tokens']:,}",
                       f"${row['cost_usd']:.4f}", str(row["errors"]), str(row["thumbs_down"]),
                       str(row["p50_ms"] or "—"), str(row["p95_ms"] or "—"))
     return table
