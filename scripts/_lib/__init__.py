@@ -20,10 +20,10 @@ Exit codes (the script contract): 0 ok · 2 bad arguments · 3 missing credentia
 """
 
 from _lib.cli import MissingConfig, Output, Script, UsageError
-from _lib.fmt import ago, bullet_list, human_bytes, iso, money, more_line, parse_time, span, table
+from _lib.fmt import ago, bullet_list, escape, human_bytes, iso, money, more_line, parse_time, span, table
 from _lib.http import ApiClient, ApiError, UpstreamTimeout
 
 __all__ = [
     "ApiClient", "ApiError", "MissingConfig", "Output", "Script", "UpstreamTimeout", "UsageError",
-    "ago", "bullet_list", "human_bytes", "iso", "money", "more_line", "parse_time", "span", "table",
+    "ago", "bullet_list", "escape", "human_bytes", "iso", "money", "more_line", "parse_time", "span", "table",
 ]

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from _lib.cli import MissingConfig, Script, UsageError
+from _lib.fmt import escape
 from _lib.http import ApiClient, ApiError, Response, api_url
 
 ISSUE_FIELDS = ["summary", "status", "assignee", "priority", "issuetype", "updated", "created"]
@@ -101,10 +102,10 @@ def issue_row(issue: dict[str, Any]) -> dict[str, Any]:
 
 
 def issue_line(row: dict[str, Any]) -> str:
-    bits = [f"<{row['url']}|{row['key']}> {row['summary'] or ''}".rstrip(), f"_{row['status'] or '?'}_"]
+    bits = [f"<{row['url']}|{row['key']}> {escape(row['summary'])}".rstrip(), f"_{escape(row['status'] or '?')}_"]
     if row.get("priority"):
-        bits.append(row["priority"])
-    bits.append(row.get("assignee") or "unassigned")
+        bits.append(escape(row["priority"]))
+    bits.append(escape(row.get("assignee") or "unassigned"))
     return " — ".join(bits)
 
 

@@ -7,7 +7,7 @@ import urllib.parse
 from typing import Any
 
 from _lib.cli import Script, UsageError
-from _lib.fmt import ago
+from _lib.fmt import ago, escape
 from _lib.http import ApiClient
 
 DEFAULT_URL = "https://api.netlify.com/api/v1"
@@ -50,10 +50,10 @@ def deploy_line(row: dict[str, Any]) -> str:
     if row["branch"] or row["commit"]:
         parts.append(f"{row['branch'] or '?'}@{row['commit'] or '?'}")
     if row["title"]:
-        parts.append(f"“{row['title']}”")
+        parts.append(f"“{escape(row['title'])}”")
     parts.append(row["created_at"] or "—")
     if row["deploy_time_s"]:
         parts.append(f"built in {row['deploy_time_s']}s")
     if row["error"]:
-        parts.append(f"error: {row['error'][:120]}")
+        parts.append(f"error: {escape(row['error'][:120])}")
     return " — ".join(parts)

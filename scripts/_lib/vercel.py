@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 from _lib.cli import Script
-from _lib.fmt import ago
+from _lib.fmt import ago, escape
 from _lib.http import ApiClient, Response
 
 DEFAULT_URL = "https://api.vercel.com"
@@ -64,13 +64,13 @@ def deployment_row(d: dict[str, Any]) -> dict[str, Any]:
 
 def deployment_line(row: dict[str, Any]) -> str:
     icon = STATE_ICON.get(row["state"], "•")
-    parts = [f"{icon} `{row['state']}` *{row['name']}* ({row['target']})"]
+    parts = [f"{icon} `{row['state']}` *{escape(row['name'])}* ({row['target']})"]
     if row["branch"] or row["commit"]:
         parts.append(f"{row['branch'] or '?'}@{row['commit'] or '?'}")
     if row["message"]:
-        parts.append(f"“{row['message']}”")
+        parts.append(f"“{escape(row['message'])}”")
     if row["creator"]:
-        parts.append(f"by {row['creator']}")
+        parts.append(f"by {escape(row['creator'])}")
     parts.append(row["created_at"] or "—")
     if row["url"]:
         parts.append(row["url"])

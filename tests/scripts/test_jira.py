@@ -45,7 +45,8 @@ def _auth(request):
 
 
 def test_my_issues_pages_with_next_page_token_and_counts(httpserver, env):
-    pages = [{"issues": [issue("ABC-1"), issue("ABC-2", assignee=None)], "nextPageToken": "tok1", "isLast": False},
+    pages = [{"issues": [issue("ABC-1", summary="Fix <login> & <!here>"), issue("ABC-2", assignee=None)],
+              "nextPageToken": "tok1", "isLast": False},
              {"issues": [issue("ABC-3"), issue("ABC-4")], "nextPageToken": "tok2", "isLast": False}]
     httpserver.expect_request("/rest/api/3/search/jql").respond_with_handler(search_handler(pages))
     httpserver.expect_request("/rest/api/3/search/approximate-count", method="POST").respond_with_json({"count": 17})
@@ -53,7 +54,8 @@ def test_my_issues_pages_with_next_page_token_and_counts(httpserver, env):
     assert result.code == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "*17 open issues* assigned to you:"
-    assert lines[1] == f"• <{SITE}/browse/ABC-1|ABC-1> Fix login — _In Progress_ — High — Ada Lovelace"
+    # Upstream text is escaped for Slack mrkdwn: no broken links, no <!here> from an issue title.
+    assert lines[1] == f"• <{SITE}/browse/ABC-1|ABC-1> Fix &lt;login&gt; &amp; &lt;!here&gt; — _In Progress_ — High — Ada Lovelace"
     assert lines[2].endswith("— unassigned") and lines[-1] == "…and 14 more"
     first = httpserver.log[0][0]
     _auth(first)

@@ -299,7 +299,7 @@ def test_customer_by_email(httpserver, env):
     result = run_script("stripe.customer", "--email", "jane@example.com", env=env)
     assert result.code == 0, result.stderr
     out = result.stdout
-    assert "*Jane Doe* <jane@example.com> `cus_1`" in out
+    assert "*Jane Doe* (jane@example.com) `cus_1`" in out
     assert "balance: $15.00 USD (credit)" in out
     assert "subscription `sub_1`: active (cancels at period end) — Pro $49.00 USD/month ×2" in out
     assert "• $98.00 USD succeeded — `ch_0007`" in out

@@ -113,7 +113,7 @@ def test_balance_other_currency_and_missing_field(httpserver, env):
 # --- twilio.recent-messages ----------------------------------------------------------------------
 
 def test_recent_messages(httpserver, env):
-    msgs = [message(1, body="Your code is 123456", ago=dt.timedelta(minutes=2)),
+    msgs = [message(1, body="Your code is <123456>", ago=dt.timedelta(minutes=2)),
             message(2, status="undelivered", error_code=30003, error_message="Unreachable destination handset",
                     ago=dt.timedelta(hours=3)),
             message(3, direction="inbound", status="received", body="STOP " + "x" * 100, price=None,
@@ -123,7 +123,7 @@ def test_recent_messages(httpserver, env):
     assert result.code == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "*Last 3 Twilio messages*"
-    assert lines[1].startswith("• +14155550100 → +16505550001 — delivered — “Your code is 123456” — "
+    assert lines[1].startswith("• +14155550100 → +16505550001 — delivered — “Your code is &lt;123456&gt;” — "
                                "$0.0079 USD — ")
     assert lines[1].endswith("(2m ago)")
     assert "undelivered (error 30003: Unreachable destination handset)" in lines[2]

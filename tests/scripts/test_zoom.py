@@ -241,7 +241,7 @@ def test_participants_pages_and_merges_rejoins(httpserver, env):
     lines = result.stdout.splitlines()
     assert lines[0].startswith("*Incident review* (2026-01-05T10:00:00Z (")
     assert lines[0].endswith(", 50 min) — 3 people")
-    assert lines[1:] == ["• Bo Chen <bo@acme.com> — 49 min", "• Ann Lee <ann@acme.com> — 45 min (joined 2×)",
+    assert lines[1:] == ["• Bo Chen (bo@acme.com) — 49 min", "• Ann Lee (ann@acme.com) — 45 min (joined 2×)",
                          "…and 1 more"]
     assert api_calls(httpserver) == [
         (f"/v2/past_meetings/{MEETING}", {}),
