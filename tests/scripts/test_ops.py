@@ -5,6 +5,8 @@ ports and a fake /proc. Nothing leaves 127.0.0.1."""
 from __future__ import annotations
 
 import http.server
+import json
+import os
 import re
 import runpy
 import shutil
@@ -450,6 +452,53 @@ def test_port_check_filtered_on_timeout():
 def test_port_check_bad_input_exits_2(argv, message, capsys):
     code, _, stderr = run_inproc("ops.port-check", *argv, capsys=capsys)
     assert code == 2 and message in stderr
+
+
+# --- disk-usage -----------------------------------------------------------------------------------------
+
+
+def test_disk_usage_of_a_path(tmp_path):
+    result = run_script("ops.disk-usage", "--path", str(tmp_path), "--warn", "0")
+    assert result.code == 0, result.stderr
+    (line,) = result.stdout.splitlines()
+    assert re.fullmatch(rf"• `{re.escape(str(tmp_path))}`: [\d.]+% used — [\d.]+ [KMGT]?i?B free of [\d.]+ "
+                        r"[KMGT]?i?B ⚠ nearly full", line), line
+    (row,) = run_script("ops.disk-usage", "--path", str(tmp_path), "--json").json()["filesystems"]
+    usage = shutil.disk_usage(tmp_path)
+    assert row["path"] == str(tmp_path) and row["total_bytes"] == usage.total
+    assert row["used_percent"] == round(100 * row["used_bytes"] / (row["used_bytes"] + row["free_bytes"]), 1)
+    assert row["nearly_full"] is (row["used_percent"] >= 85)
+
+
+def test_disk_usage_of_a_missing_path_is_a_usage_error(tmp_path, capsys):
+    code, _, err = run_inproc("ops.disk-usage", "--path", str(tmp_path / "nope"), capsys=capsys)
+    assert code == 2 and "does not exist" in err
+
+
+def test_disk_usage_lists_root_and_real_filesystems_once(tmp_path, monkeypatch, capsys):
+    """A container: the root is an overlay, /etc/hosts is a file bind-mounted from the host's disk."""
+    (tmp_path / "hosts").write_text("127.0.0.1 localhost\n")
+    (tmp_path / "a dir").mkdir()
+    (tmp_path / "b-again").mkdir()
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    (proc / "mounts").write_text(
+        "overlay / overlay rw,relatime 0 0\n"
+        "proc /proc proc rw 0 0\n"
+        f"/dev/sda1 {tmp_path}/hosts ext4 rw 0 0\n"
+        f"/dev/sda1 {tmp_path}/a\\040dir ext4 rw 0 0\n"
+        f"/dev/sda1 {tmp_path}/b-again ext4 rw 0 0\n")
+    monkeypatch.setenv("OPSBOT_PROC_ROOT", str(proc))
+    code, out, err = run_inproc("ops.disk-usage", "--json", capsys=capsys)
+    assert code == 0, err
+    # b-again is the filesystem of "a dir" (listed once), and both are the root's when tmp is on it.
+    on_root = os.stat(tmp_path).st_dev == os.stat("/").st_dev
+    assert [row["path"] for row in json.loads(out)["filesystems"]] == ["/"] + ([] if on_root else [f"{tmp_path}/a dir"])
+
+
+def test_disk_usage_reads_octal_escapes_in_proc_mounts():
+    module = runpy.run_path(str(SCRIPTS / "ops" / "disk-usage"), run_name="disk_usage")
+    assert module["_unescape"]("/mnt/my\\040disk\\011x\\134y") == "/mnt/my disk\tx\\y"
 
 
 # --- system-load ----------------------------------------------------------------------------------------
