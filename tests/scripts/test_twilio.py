@@ -177,7 +177,9 @@ def test_call_log_pages_and_summarises(httpserver, env):
     assert lines[5] == "…and 1047 more"
 
     first, second = requests_to(httpserver, f"{BASE}/Calls.json")
-    since = (dt.datetime.now(dt.UTC) - dt.timedelta(days=3)).date().isoformat()
+    since = first.args["StartTime>"]  # the day the window starts, as the script saw the clock (NOW or later)
+    assert (NOW - dt.timedelta(days=3)).date() <= dt.date.fromisoformat(since) <= \
+        (dt.datetime.now(dt.UTC) - dt.timedelta(days=3)).date()
     assert first.args.to_dict() == {"StartTime>": since, "PageSize": "1000"}
     assert b"StartTime%3E=" in first.query_string  # the real filter name, `StartTime>=<date>`
     assert second.args["Page"] == "1" and second.args["StartTime>"] == since

@@ -105,6 +105,18 @@ def recording(mid, topic, start, types, base=""):
             "recording_files": files}
 
 
+def utc_today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+def script_today(httpserver, before: dt.date) -> dt.date:
+    """The UTC date the script ran on (the `to` of its first window): the one taken before the run,
+    or the next one if midnight passed meanwhile — not a date taken once the run is over."""
+    today = dt.date.fromisoformat(api_calls(httpserver)[0][1]["to"])
+    assert before <= today <= utc_today()
+    return today
+
+
 def test_recordings_window_pages_and_transcript_flag(httpserver, env):
     httpserver.expect_request("/v2/users/me/recordings").respond_with_handler(pages({
         "": {"from": "x", "to": "y", "page_count": 2, "page_size": 300, "total_records": 2,
@@ -113,15 +125,16 @@ def test_recordings_window_pages_and_transcript_flag(httpserver, env):
         "p2": {"page_size": 300, "total_records": 2, "next_page_token": "",
                "meetings": [recording(82222222222, "All hands", "2026-01-06T16:00:00Z", ["MP4"])]},
     }))
+    before = utc_today()
     result = run_script("zoom.recordings", "--days", "7", env=env)
     assert result.code == 0, result.stderr
+    today = script_today(httpserver, before)
     lines = result.stdout.splitlines()
     assert lines[0] == "*Zoom recordings, last 7 days* (2)"
     assert lines[1].startswith("• 2026-01-06T16:00:00Z (")
     assert lines[1].endswith("*All hands* — 45 min (ID `82222222222`) [MP4, 150.0 MiB] "
                              "<https://zoom.us/rec/share/82222222222|open>")
     assert "*Design review* — 45 min (ID `81111111111`) [M4A, MP4, TRANSCRIPT, 150.0 MiB] · transcript ✓" in lines[2]
-    today = dt.datetime.now(dt.UTC).date()
     window = {"from": (today - dt.timedelta(days=7)).isoformat(), "to": today.isoformat(), "page_size": "300"}
     assert api_calls(httpserver) == [("/v2/users/me/recordings", window),
                                      ("/v2/users/me/recordings", {**window, "next_page_token": "p2"})]
@@ -136,10 +149,11 @@ def test_recordings_window_pages_and_transcript_flag(httpserver, env):
 def test_recordings_split_into_month_windows_and_empty(httpserver, env):
     httpserver.expect_request("/v2/users/me/recordings").respond_with_json(
         {"page_size": 300, "total_records": 0, "next_page_token": "", "meetings": []})
+    before = utc_today()
     result = run_script("zoom.recordings", "--days", "45", env=env)
     assert result.code == 0, result.stderr
     assert result.stdout.splitlines() == ["*Zoom recordings, last 45 days* (0)", "_no recordings_"]
-    today = dt.datetime.now(dt.UTC).date()
+    today = script_today(httpserver, before)
     day = dt.timedelta(days=1)
     assert [(q["from"], q["to"]) for _, q in api_calls(httpserver)] == [
         ((today - 30 * day).isoformat(), today.isoformat()),
