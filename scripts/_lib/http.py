@@ -262,12 +262,15 @@ class ApiClient:
         call = f"{method} {urllib.parse.urlsplit(url).path}"
         data = None
         all_headers = {**self.headers, **(headers or {})}
+        given_type = next((all_headers.pop(k) for k in list(all_headers) if k.lower() == "content-type"), None)
         if json_body is not None:
             data = json.dumps(json_body).encode()
-            all_headers["Content-Type"] = "application/json"
+            all_headers["Content-Type"] = given_type or "application/json"
         elif form is not None:
             data = urllib.parse.urlencode({k: v for k, v in form.items() if v is not None}, doseq=True).encode()
-            all_headers["Content-Type"] = "application/x-www-form-urlencoded"
+            all_headers["Content-Type"] = given_type or "application/x-www-form-urlencoded"
+        elif given_type:
+            all_headers["Content-Type"] = given_type
         if not self._same_service(url):
             all_headers = _without_credentials(all_headers)
         attempt = 0

@@ -36,7 +36,9 @@ class Slack:
         if http == "GET":
             response = self.api.request("GET", method, params=clean)
         else:
-            response = self.api.request(http, method, json_body=clean)
+            # Slack wants the charset on JSON bodies (else a `missing_charset` warning).
+            response = self.api.request(http, method, json_body=clean,
+                                        headers={"Content-Type": "application/json; charset=utf-8"})
         body = response.json()
         if not isinstance(body, dict) or "ok" not in body:
             raise ApiError("slack", response.call, response.status, "unexpected response (no `ok` field)")

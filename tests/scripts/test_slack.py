@@ -191,7 +191,7 @@ def test_post_message_sends_one_json_post(httpserver, env):
         "Posted to <#C02DEPLY2> at 2026-01-01T00:00:00Z (ts `1767225600.000300`):", "> deploy 43 done :rocket:"]
     (request, _), = httpserver.log
     assert request.headers["Authorization"] == f"Bearer {TOKEN}"
-    assert request.headers["Content-Type"].startswith("application/json")
+    assert request.headers["Content-Type"] == "application/json; charset=utf-8"
     assert request.get_json() == {"channel": "#deploys", "text": "deploy 43 done :rocket:"}
 
     data = run_script("slack.post-message", "--channel", "C02DEPLY2", "--text", "hi", "--thread", "1767225600.000100",
