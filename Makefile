@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The integration scripts are Python without a .py suffix: name them so ruff checks them too.
+LINT := bot scripts tests bench $(shell find scripts -type f -perm -u+x ! -name '*.py' ! -path '*/__pycache__/*')
 
 .PHONY: run test lint bench check clean
 
@@ -17,12 +19,12 @@ run: $(STAMP)
 	$(BIN)/bot serve
 
 test: $(STAMP)
-	$(BIN)/ruff check bot scripts tests bench
+	$(BIN)/ruff check $(LINT)
 	$(BIN)/bot registry check
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check bot scripts tests bench
+	$(BIN)/ruff check $(LINT)
 
 check: $(STAMP)
 	$(BIN)/bot registry check
