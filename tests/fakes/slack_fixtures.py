@@ -6,18 +6,18 @@ Outside pytest (benchmarks):  ``with FakeSlack() as slack: ...``  and  ``with so
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 
 import pytest
 from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk import WebClient
 
+from bot.slack.server import close_socket_mode
 from tests.fakes.slack_server import FakeSlack
 
-__all__ = ["FakeSlack", "bolt_app", "close_handler", "fake_slack", "socket_mode", "web_client"]
+__all__ = ["FakeSlack", "bolt_app", "fake_slack", "socket_mode", "web_client"]
 
 
 @pytest.fixture
@@ -37,25 +37,6 @@ def bolt_app(fake: FakeSlack, **kwargs: object) -> App:
     return App(client=web_client(fake), signing_secret=fake.signing_secret, **kwargs)  # type: ignore[arg-type]
 
 
-def close_handler(handler: SocketModeHandler) -> None:
-    """Close a builtin SocketModeHandler at once instead of in ~3-4 s.
-
-    SocketModeClient.close() joins a receiver thread that sits in ``sock.recv()`` (3 s timeout) holding
-    the lock close() needs, and a message processor blocked in ``queue.get(timeout=1)``. Marking the
-    client closed, shutting the socket down and waking the queue first makes both return immediately.
-    """
-    client = handler.client
-    client.closed = True
-    client.auto_reconnect_enabled = False
-    client.current_session_state.terminated = True
-    session = client.current_session
-    if session is not None and session.sock is not None:
-        with suppress(OSError):
-            session.sock.shutdown(socket.SHUT_RDWR)
-    client.message_queue.put(None)  # None is skipped by process_message()
-    handler.close()
-
-
 @contextmanager
 def socket_mode(app: App, fake: FakeSlack, *, ping_interval: float = 0.2, timeout: float = 5.0
                 ) -> Iterator[SocketModeHandler]:
@@ -71,4 +52,4 @@ def socket_mode(app: App, fake: FakeSlack, *, ping_interval: float = 0.2, timeou
         fake.wait_for_connection(connects + 1, timeout=timeout)
         yield handler
     finally:
-        close_handler(handler)
+        close_socket_mode(handler)  # at once, not in the builtin close()'s ~3-4 s
