@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import Settings
-from bot.ledger import Ledger
+from bot.ledger import Ledger, iso
 from bot.stats import compute_stats
 
 log = logging.getLogger(__name__)
@@ -212,7 +212,7 @@ def check_ledger(ledger: Ledger, now: dt.datetime) -> Check:
     try:
         with ledger.transaction() as db:
             db.execute("INSERT OR REPLACE INTO state (key, value, updated_at) VALUES (?, ?, ?)",
-                       ["heartbeat.ledger_probe", _iso(now), _iso(now)])
+                       ["heartbeat.ledger_probe", iso(now), iso(now)])
     except Exception as exc:
         return Check("ledger", "fail", f"not writable: {exc}", key="readonly")
     size = sum(p.stat().st_size for p in (ledger.path, Path(f"{ledger.path}-wal")) if p.exists())
@@ -288,7 +288,7 @@ def check_jobs(jobs: list[dict]) -> Check:
 
 def check_stuck_requests(ledger: Ledger, now: dt.datetime, after: dt.timedelta) -> Check:
     """Requests that never got an outcome, older than `after` (a crash, a hung tier, a lost thread)."""
-    cutoff = _iso(now - after)
+    cutoff = iso(now - after)
     rows = ledger.db.execute(
         "SELECT id, source, received_at FROM requests WHERE outcome IS NULL AND received_at < ? "
         "ORDER BY received_at DESC LIMIT 20", [cutoff]).fetchall()
@@ -439,7 +439,3 @@ def anthropic_summarizer(settings: Settings, ledger: Ledger, *, budget_left: Cal
         return response.text or None
 
     return summarize
-
-
-def _iso(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds")

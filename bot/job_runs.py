@@ -29,7 +29,8 @@ from typing import Any
 
 from bot.app import Incoming, OpsBot, RequestContext
 from bot.config import Settings
-from bot.job_spec import Clock, JobError, JobSpec, cut, iso, parse_time
+from bot.job_spec import Clock, JobError, JobSpec, cut, parse_time
+from bot.ledger import iso
 from bot.posters import Poster, deliver, delivers
 from bot.process import pid_alive, process_identity
 from bot.registry import ArgError

@@ -25,11 +25,6 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def iso(moment: dt.datetime) -> str:
-    """The ledger's time format: UTC, milliseconds (so strings compare in time order)."""
-    return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds")
-
-
 def parse_time(value: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(value) if value else None
 

@@ -24,8 +24,13 @@ from bot.process import this_worker, worker_alive
 OUTCOMES = ("ok", "error", "refused", "timeout", "awaiting_confirmation", "cancelled")
 
 
+def iso(moment: dt.datetime) -> str:
+    """The ledger's time format: UTC, milliseconds (so strings compare in time order)."""
+    return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds")
+
+
 def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+    return iso(dt.datetime.now(dt.UTC))
 
 
 def new_id() -> str:
@@ -270,7 +275,7 @@ class Ledger:
 
     def spend_since(self, since: dt.datetime) -> float:
         row = self.db.execute("SELECT COALESCE(SUM(cost_usd), 0) FROM llm_calls WHERE created_at >= ?",
-                              [since.isoformat(timespec="milliseconds")]).fetchone()
+                              [iso(since)]).fetchone()
         return float(row[0])
 
     def spend_today(self) -> float:

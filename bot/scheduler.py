@@ -51,7 +51,8 @@ from bot.heartbeat import (
     should_post,
 )
 from bot.job_runs import JobRunner, Outcome, RunResult
-from bot.job_spec import HEARTBEAT, Clock, JobNotFound, JobSpec, build_trigger, iso, parse_time, utcnow
+from bot.job_spec import HEARTBEAT, Clock, JobNotFound, JobSpec, build_trigger, parse_time, utcnow
+from bot.ledger import iso
 from bot.posters import LogPoster, Poster, SlackPoster, default_poster, deliver
 
 __all__ = ["JobNotFound", "JobService", "LogPoster", "Poster", "RunResult", "SchedulerHandle", "SlackPoster",

@@ -6,7 +6,7 @@ import datetime as dt
 import re
 from typing import Any
 
-from bot.ledger import Ledger
+from bot.ledger import Ledger, iso
 
 
 def parse_since(text: str) -> dt.datetime:
@@ -46,7 +46,7 @@ WHERE r.received_at >= ?
 
 
 def compute_stats(ledger: Ledger, since: dt.datetime) -> dict[str, Any]:
-    since_iso = since.isoformat(timespec="milliseconds")
+    since_iso = iso(since)
     rows = [dict(zip([c[0] for c in cur.description], row, strict=True))
             for cur in [ledger.db.execute(_REQUESTS_SQL, [since_iso])] for row in cur.fetchall()]
     by_tier: dict[str, dict[str, Any]] = {}
