@@ -325,8 +325,7 @@ def check_tiers(ledger: Ledger, now: dt.datetime) -> Check:
 
 
 def check_spend(ledger: Ledger, budget_usd: float, now: dt.datetime) -> Check:
-    midnight = now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    spent = ledger.spend_since(midnight)
+    spent = ledger.spend_today(now)
     if budget_usd <= 0:
         return Check("spend", "ok" if spent == 0 else "warn", f"${spent:.2f} today, no budget set",
                      data={"spent": spent})

@@ -278,9 +278,10 @@ class Ledger:
                               [iso(since)]).fetchone()
         return float(row[0])
 
-    def spend_today(self) -> float:
-        midnight = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-        return self.spend_since(midnight)
+    def spend_today(self, now: dt.datetime | None = None) -> float:
+        """LLM spend since the last UTC midnight before `now` (default: the current time)."""
+        now = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+        return self.spend_since(now.replace(hour=0, minute=0, second=0, microsecond=0))
 
     # -- exactly once ------------------------------------------------------------------------
 

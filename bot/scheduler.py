@@ -262,8 +262,7 @@ class JobService:
     # -- the heartbeat ---------------------------------------------------------------------------
 
     def _budget_left(self) -> float:
-        midnight = self.clock().astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-        return self.settings.bot_daily_budget_usd - self.ledger.spend_since(midnight)
+        return self.settings.bot_daily_budget_usd - self.ledger.spend_today(self.clock())
 
     def health_checks(self, now: dt.datetime) -> list[tuple[str, Callable[[], Check]]]:
         settings, ledger = self.settings, self.ledger
