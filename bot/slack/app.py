@@ -405,7 +405,7 @@ class SlackBot:
                                                blocks=blocks)
             return
         if respond is not None and (reply.outcome == "refused" or not public):
-            respond(response_type="ephemeral", text=bk.fallback(reply.text), blocks=bk.mrkdwn_blocks(reply.text))
+            respond(**bk.ephemeral(reply.text))
             return
         self.post_reply(reply, channel=channel, thread_ts=thread_ts, requested_by=user if via else None, via=via,
                         respond=respond)
@@ -525,8 +525,7 @@ class SlackBot:
         runs = list(self.ledger.db["script_runs"].rows_where("request_id = ?", [request_id], order_by="id"))
         text = self.redact(bk.why_text(request, self.ledger.decisions_for(request_id),
                                        self.ledger.llm_calls_for(request_id), runs))
-        respond(response_type="ephemeral", replace_original=False, text=bk.fallback(text),
-                blocks=bk.mrkdwn_blocks(text))
+        respond(**bk.ephemeral(text), replace_original=False)
 
     # -- feedback --------------------------------------------------------------------------------
 

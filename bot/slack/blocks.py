@@ -58,6 +58,11 @@ def mrkdwn_blocks(text: str, *, max_blocks: int = MAX_BLOCKS) -> list[dict[str, 
     return _dicts([SectionBlock(text=MarkdownTextObject(text=c)) for c in chunks])
 
 
+def ephemeral(text: str) -> dict[str, Any]:
+    """An ephemeral answer (an ack or a response_url body): the fallback text and the text as mrkdwn sections."""
+    return {"response_type": "ephemeral", "text": fallback(text), "blocks": mrkdwn_blocks(text)}
+
+
 def is_long(reply: Reply) -> bool:
     return reply.artifact is not None or len(reply.text) > INLINE_LIMIT
 

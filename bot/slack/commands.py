@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bot.ops_commands import OpsCommands
 from bot.registry import ArgError, split_command
@@ -25,10 +25,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RUN_USAGE = "usage: `/run <script> [--arg value …]` — e.g. `/run ops.system-load`. `/ops scripts` lists the scripts."
-
-
-def _ephemeral(text: str) -> dict[str, Any]:
-    return {"response_type": "ephemeral", "text": bk.fallback(text), "blocks": bk.mrkdwn_blocks(text)}
 
 
 class Commands:
@@ -66,7 +62,7 @@ class Commands:
         problem = self.check_run(text)
         if problem is not None:
             message, script = problem
-            ack(**_ephemeral(message))
+            ack(**bk.ephemeral(message))
             self.sb.enqueue(self._record_refusal, command, "/run " + text, message, script, key=dedupe_key(command))
             return
         ack()
@@ -100,7 +96,7 @@ class Commands:
         except Exception as exc:
             self.sb.fail(exc, channel=channel, thread_ts=None, user=user, respond=respond)
             return
-        message = _ephemeral(text)
+        message = bk.ephemeral(text)
         if blocks:
             message["blocks"] = blocks[: bk.MAX_BLOCKS]
         respond(**message)
