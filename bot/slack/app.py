@@ -327,7 +327,7 @@ class SlackBot:
         try:
             text = self.clean_text(event.get("text") or "")
             if text.lower() in ("", "help", "?", "hi", "hello"):
-                help_text = self.commands.help_text(user, channel)
+                help_text = self.commands.ops.help_text(user, channel)
                 self.post_message(channel, thread_ts, bk.fallback(help_text), bk.mrkdwn_blocks(help_text))
                 return
             incoming = self.incoming(text, user=user, channel=channel, event_id=event_id, thread_ts=thread_ts,

@@ -105,9 +105,3 @@ class Commands:
     def ops(self) -> OpsCommands:
         # Built per call: the JobService is attached to the SlackBot after start-up.
         return OpsCommands(self.sb.bot, groups_of=self.sb.groups.groups_of, jobs=self.sb.jobs)
-
-    def help_text(self, user: str | None, channel: str | None) -> str:
-        return self.ops.help_text(user, channel)
-
-    def stats_text(self, since_text: str) -> str:
-        return self.ops.stats_text(since_text)

@@ -159,7 +159,7 @@ def test_thumbs_down_marks_a_possible_misclassification(connected, fake_slack: F
     assert connected.ledger.get_request(request_id)["feedback"] == "down"
     stats = compute_stats(connected.ledger, parse_since("1h"))
     assert stats["possible_misclassifications"] == 1 and stats["by_tier"]["script"]["thumbs_down"] == 1
-    assert "possible misclassifications: 1" in connected.commands.stats_text("24h")
+    assert "possible misclassifications: 1" in connected.commands.ops.stats_text("24h")
 
 
 def test_an_empty_mention_gets_help(connected, fake_slack: FakeSlack):
