@@ -9,8 +9,6 @@ import pytest
 
 from tests.fakes.anthropic_server import FakeAnthropic, Reply, estimate_input_tokens
 
-pytest_plugins = ["tests.fakes.fixtures"]
-
 MODEL = "claude-sonnet-5-5"
 USER = [{"role": "user", "content": "how many open PRs?"}]
 

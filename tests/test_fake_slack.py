@@ -12,7 +12,6 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry import RateLimitErrorRetryHandler
 from slack_sdk.signature import SignatureVerifier
 
-from tests.fakes import slack_fixtures
 from tests.fakes.slack_fixtures import bolt_app, socket_mode, web_client
 from tests.fakes.slack_server import (
     ALICE,
@@ -24,8 +23,6 @@ from tests.fakes.slack_server import (
     signed_request_headers,
     slash_command_body,
 )
-
-fake_slack = slack_fixtures.fake_slack  # the fixture
 
 
 def test_web_api_round_trip(fake_slack: FakeSlack) -> None:

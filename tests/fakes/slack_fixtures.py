@@ -1,6 +1,6 @@
 """pytest fixtures and context managers around :class:`FakeSlack`.
 
-In a test module:  ``from tests.fakes.slack_fixtures import fake_slack  # noqa: F401``
+tests/conftest.py registers this module as a plugin, so every test can ask for ``fake_slack``.
 Outside pytest (benchmarks):  ``with FakeSlack() as slack: ...``  and  ``with socket_mode(app, slack): ...``
 """
 
