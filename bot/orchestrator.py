@@ -35,7 +35,6 @@ from bot.prompts import (
     request_message,
 )
 from bot.registry import ArgError
-from bot.router import tokens
 from bot.tiers import Meter
 from bot.tiers.pipeline import STAGE2_MAX_TOKENS, Pipeline
 from bot.tiers.premium import PREMIUM_MAX_TOKENS, PremiumAgent
@@ -268,7 +267,7 @@ class _Request:
         name = _text(data, "name", "a script name from the index").lower().removeprefix("run ")
         entry = self.bot.registry.script(name)
         if entry is None:
-            close = [n for n, _ in self.bot.router.similarities(set(tokens(name.replace(".", " "))))[:3]]
+            close = self.bot.router.closest(name)
             hint = f" Closest: {', '.join(close)}." if close else ""
             log.info("request %s: model asked for unknown script %r", self.ctx.request_id, name)
             return _Result(f"There is no script {name!r}; nothing was run. Use a name from the index.{hint}",

@@ -288,6 +288,10 @@ class PreRouter:
             scored.append((name, (coverage + best) / 2))
         return sorted(scored, key=lambda kv: kv[1], reverse=True)
 
+    def closest(self, name: str, n: int = 3) -> list[str]:
+        """Read scripts whose words are nearest a (mistyped or invented) script name."""
+        return [found for found, _ in self.similarities(set(tokens(name.replace(".", " "))))[:n]]
+
     # -- routing -----------------------------------------------------------------------------
 
     def route(self, text: str) -> RouteDecision:
@@ -370,7 +374,7 @@ class PreRouter:
     def _explicit(self, name: str, rest: str) -> RouteDecision:
         entry = self.registry.script(name)
         if entry is None:
-            close = [n for n, _ in self.similarities(set(tokens(name.replace(".", " "))))[:3]]
+            close = self.closest(name)
             hint = f" Did you mean {', '.join(f'`{n}`' for n in close)}?" if close else ""
             return RouteDecision("script", "explicit run of an unknown script", explicit=True,
                                  error=f"There is no script `{name}`.{hint} Try `/ops scripts`.")
