@@ -72,7 +72,6 @@ class GroupDirectory:
         self._users = TTLCache(50_000, clock)
         self._handles = TTLCache(10, clock)
         self._lock = threading.Lock()          # one fetch per group at a time
-        self.api_calls = 0
 
     def groups_of(self, user: str | None) -> frozenset[str]:
         if not user or not self.watched:
@@ -103,7 +102,6 @@ class GroupDirectory:
             try:
                 if group_id is None:
                     raise LookupError(f"no user group with handle {group!r}")
-                self.api_calls += 1
                 users = self.client.usergroups_users_list(usergroup=group_id)["users"] or []
             except (SlackApiError, SlackClientError, LookupError, KeyError) as exc:
                 log.warning("user group %s: membership unknown (%s); treating as no members for now", group,
@@ -117,7 +115,6 @@ class GroupDirectory:
         handles = self._handles.get("all")
         if handles is None:
             try:
-                self.api_calls += 1
                 groups = self.client.usergroups_list().get("usergroups") or []
             except (SlackApiError, SlackClientError):
                 return None
@@ -143,7 +140,6 @@ class ThreadTracker:
         self.bot_user_id, self.bot_id = bot_user_id, bot_id
         self.negative_ttl_s, self.positive_ttl_s = negative_ttl_s, positive_ttl_s
         self._known = TTLCache(20_000, clock)
-        self.api_calls = 0
 
     def mark(self, channel: str, thread_ts: str) -> None:
         self._known.set((channel, thread_ts), True, self.positive_ttl_s)
@@ -157,7 +153,6 @@ class ThreadTracker:
     def fetch(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
         """The thread's messages, oldest first (root included); [] when it cannot be read."""
         try:
-            self.api_calls += 1
             response = self.client.conversations_replies(channel=channel, ts=thread_ts, limit=self.FETCH_LIMIT)
         except (SlackApiError, SlackClientError) as exc:
             log.warning("conversations.replies %s/%s failed: %s", channel, thread_ts, type(exc).__name__)
