@@ -1000,9 +1000,7 @@ class FakeSlack:
             message = self.find_message(channel, original)
             if message is not None:
                 self.messages[channel].remove(message)
-        elif body.get("replace_original") and original and self.find_message(channel, original):
-            message = self.find_message(channel, original)
-            assert message is not None
+        elif body.get("replace_original") and original and (message := self.find_message(channel, original)):
             message.update({k: body[k] for k in ("text", "blocks", "attachments") if k in body})
         elif body.get("response_type") == "in_channel":
             self.messages[self._channel(channel)].append(self._bot_message(body))
