@@ -31,8 +31,7 @@ def llm_slackbot(root, fake_slack: FakeSlack, fake_anthropic: FakeAnthropic) -> 
     settings = demo_settings(root, anthropic_api_key="test-key", anthropic_base_url=fake_anthropic.base_url,
                              bot_llm_max_retries=0, bot_user_rate_per_min=2)
     bot = create_bot(settings, demo_environ(root))
-    if bot.orchestrator is None:
-        pytest.skip("the LLM orchestrator is not wired into create_bot yet")
+    assert bot.orchestrator is not None, "create_bot with ANTHROPIC_API_KEY set must wire the orchestrator"
     sb = make_slackbot(bot, fake_slack)
     fake_slack.add_channel(DM, "alice-dm", is_im=True, user=ALICE)
     with connect(sb.app, fake_slack):
