@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import Settings
+from bot.job_spec import cut
 from bot.ledger import Ledger, iso
 from bot.stats import compute_stats
 
@@ -124,13 +125,13 @@ class Report:
         shown = self._shown(full)
         blocks: list[Any] = [HeaderBlock(text=PlainTextObject(text=self.headline()[:150], emoji=True))]
         if self.summary:
-            blocks.append(SectionBlock(text=MarkdownTextObject(text=_cut(self.summary, 2900))))
+            blocks.append(SectionBlock(text=MarkdownTextObject(text=cut(self.summary, 2900))))
         if shown:
             blocks.append(DividerBlock())
             # One section per check, at most 40 (Slack allows 50 blocks per message).
             for c in shown[:40]:
                 blocks.append(SectionBlock(text=MarkdownTextObject(
-                    text=_cut(f"{ICONS[c.status]} *{c.name}* — {c.detail}", 2900))))
+                    text=cut(f"{ICONS[c.status]} *{c.name}* — {c.detail}", 2900))))
         elif not (full if full is not None else self.full):
             blocks.append(SectionBlock(text=MarkdownTextObject(text="Nothing needs attention.")))
         cost = "" if self.summary else " · 0 tokens"
@@ -144,10 +145,6 @@ class Report:
             "status": self.status, "generated_at": self.generated_at.isoformat(), "summary": self.summary,
             "fingerprint": self.fingerprint(), "checks": [asdict(c) for c in self.checks],
         }
-
-
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _bytes(n: float) -> str:
@@ -270,7 +267,7 @@ def check_jobs(jobs: list[dict]) -> Check:
     parts = []
     if auto:
         parts.append("disabled after failures: " + ", ".join(
-            f"{j['name']} ({_cut(j.get('last_error') or '?', 80)})" for j in auto))
+            f"{j['name']} ({cut(j.get('last_error') or '?', 80)})" for j in auto))
     if failing:
         parts.append("failing: " + ", ".join(
             f"{j['name']} {j['consecutive_failures']}/{j['max_failures']}" for j in failing))
