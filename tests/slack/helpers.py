@@ -102,6 +102,11 @@ def make_slackbot(bot: OpsBot, fake: FakeSlack, **kwargs) -> SlackBot:
     return SlackBot(bot, client, signing_secret=fake.signing_secret, **kwargs)
 
 
+def bot_posts(fake: FakeSlack, channel: str = GENERAL) -> list[dict]:
+    """The bot's messages in `channel`, top level and in threads, oldest first."""
+    return [m for m in fake.history(channel) if m.get("user") == fake.bot_user_id]
+
+
 def bot_replies(fake: FakeSlack, channel: str, thread_ts: str) -> list[dict]:
     return [m for m in fake.thread_replies(channel, thread_ts) if m.get("user") == fake.bot_user_id]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bot.slack import blocks as bk
 from tests.fakes.slack_server import ALICE, BOB, GENERAL, FakeSlack
-from tests.slack.helpers import ONCALL, block_texts, bot_replies, button, runs, thread_reply
+from tests.slack.helpers import ONCALL, block_texts, bot_posts, bot_replies, button, runs, thread_reply
 
 
 def _answer(fake: FakeSlack, text: str, user: str) -> str:
@@ -39,7 +39,7 @@ def test_slash_command_refusal_is_ephemeral(connected, fake_slack: FakeSlack):
     assert response["response_type"] == "ephemeral"
     assert response["text"] == "You are not allowed to run `demo.finance` here."
     connected.drain()
-    assert [m for m in fake_slack.history(GENERAL) if m.get("user") == fake_slack.bot_user_id] == []
+    assert bot_posts(fake_slack) == []
 
 
 def test_write_script_not_allowed_gets_no_prompt(connected, fake_slack: FakeSlack, root):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bot.slack import blocks as bk
 from tests.fakes.slack_server import ALICE, BOB, GENERAL, FakeSlack
-from tests.slack.helpers import block_texts, button, runs
+from tests.slack.helpers import block_texts, bot_posts, button, runs
 
 
 def _ephemeral_text(ack) -> str:
@@ -35,7 +35,7 @@ def test_run_with_bad_args_is_answered_ephemerally_with_the_scripts_help(connect
 def test_run_posts_the_result_in_the_channel_with_who_asked(connected, fake_slack: FakeSlack):
     ack = fake_slack.wait_for_ack(fake_slack.send_slash_command("/run", "demo.top --limit 3"))
     assert ack.payload is None and ack.latency_ms < 500
-    message = fake_slack.wait_for(lambda: [m for m in fake_slack.history(GENERAL) if m.get("user") == fake_slack.bot_user_id])[0]
+    message = fake_slack.wait_for(lambda: bot_posts(fake_slack))[0]
     section, context = block_texts(message)
     assert section == "top --limit=3"
     assert context.startswith(f"<@{ALICE}> via `/run` · script `demo.top` · 0 tokens")

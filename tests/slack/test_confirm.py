@@ -6,7 +6,7 @@ import threading
 
 from bot.slack import blocks as bk
 from tests.fakes.slack_server import ALICE, BOB, GENERAL, FakeSlack, new_ts
-from tests.slack.helpers import block_texts, button, runs, thread_reply
+from tests.slack.helpers import block_texts, bot_posts, button, runs, thread_reply
 
 
 def _prompt_via_run(fake: FakeSlack) -> dict:
@@ -41,7 +41,7 @@ def test_confirm_by_the_requester_runs_it_once_and_someone_else_is_refused(conne
     assert runs(root) == [] and _confirmation(connected, confirmation_id)["status"] == "pending"
 
     before = _click(fake_slack, bk.CONFIRM_ACTION, confirmation_id, ALICE)
-    result = fake_slack.wait_for(lambda: [m for m in fake_slack.history(GENERAL) if m.get("user") == fake_slack.bot_user_id])[0]
+    result = fake_slack.wait_for(lambda: bot_posts(fake_slack))[0]
     section, context = block_texts(result)
     assert section == "restarted --service=api gateway"
     assert context.startswith(f"<@{ALICE}> via confirmation · script `demo.restart`")
@@ -68,7 +68,7 @@ def test_simultaneous_confirm_clicks_run_once(connected, fake_slack: FakeSlack, 
         t.start()
     for t in threads:
         t.join()
-    fake_slack.wait_for(lambda: [m for m in fake_slack.history(GENERAL) if m.get("user") == fake_slack.bot_user_id])
+    fake_slack.wait_for(lambda: bot_posts(fake_slack))
     connected.drain()
     assert runs(root) == ["--service=api gateway"]
 

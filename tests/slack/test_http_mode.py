@@ -25,7 +25,7 @@ from tests.fakes.slack_server import (
     slash_command_body,
     url_verification_body,
 )
-from tests.slack.helpers import block_texts, bot_replies, thread_reply
+from tests.slack.helpers import block_texts, bot_posts, bot_replies, thread_reply
 
 
 def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes, float]:
@@ -105,7 +105,7 @@ def test_slash_command_over_http_acks_usage_and_runs_a_trigger_once(slackbot, ev
     for _ in range(3):
         assert post(events_url, good, _signed(fake_slack, good, content_type=FORM_CONTENT_TYPE))[0] == 200
     slackbot.drain()
-    posted = [m for m in fake_slack.history(GENERAL) if m.get("user") == fake_slack.bot_user_id]
+    posted = bot_posts(fake_slack)
     assert [block_texts(m)[0] for m in posted] == ["all systems go"]
 
 
