@@ -410,9 +410,6 @@ class SkillEntry(_Strict):
         _, body = split_front_matter(self.path.read_text())
         return body.strip()
 
-    def index_line(self) -> str:
-        return f"{self.name} ({self.tier}): {self.description}"
-
 
 def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
     if not text.startswith("---"):
@@ -459,13 +456,6 @@ class Registry:
     def script_path(self, entry: ScriptEntry) -> Path:
         relative = entry.path or entry.name.replace(".", "/", 1)
         return (self.scripts_dir / relative).resolve()
-
-    def index(self) -> str:
-        """One short line per script and skill: all the orchestrator sees up front."""
-        lines = ["Scripts:"] + [s.index_line() for s in self.scripts.values()]
-        if self.skills:
-            lines += ["Skills:"] + [s.index_line() for s in self.skills.values()]
-        return "\n".join(lines)
 
     def by_service(self) -> dict[str, list[ScriptEntry]]:
         grouped: dict[str, list[ScriptEntry]] = {}
