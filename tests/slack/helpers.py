@@ -17,7 +17,7 @@ from bot.config import load_settings
 from bot.slack.app import SlackBot
 from bot.slack.webclient import make_web_client
 from tests.fakes.slack_fixtures import socket_mode
-from tests.fakes.slack_server import ALICE, BOB, BOT_USER_ID, GENERAL, FakeSlack
+from tests.fakes.slack_server import ALICE, BOB, BOT_USER_ID, GENERAL, FakeSlack, new_ts
 
 ONCALL = "S0ONCALL01"
 FINANCE = "C0FINANCE1"
@@ -116,6 +116,16 @@ def thread_reply(fake: FakeSlack, event: dict, n: int = 1, channel: str = GENERA
     ts = event.get("thread_ts") or event["ts"]
     return fake.wait_for(lambda: r if len(r := bot_replies(fake, channel, ts)) >= n else None, timeout,
                          f"({n} bot replies in {channel}/{ts})")
+
+
+def click(fake: FakeSlack, action: str, value: str, user: str, *, message_ts: str | None = None,
+          channel_id: str = GENERAL) -> int:
+    """`user` clicks button `action` (value `value`) on a bot message; returns len(fake.responses) before it."""
+    before = len(fake.responses)
+    message = {"type": "message", "user": fake.bot_user_id, "ts": message_ts or new_ts(), "text": ""}
+    fake.send_interactive(fake.block_actions(action, value=value, user_id=user, channel_id=channel_id,
+                                             message=message))
+    return before
 
 
 def block_texts(message: dict) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bot.slack import blocks as bk
 from tests.fakes.slack_server import ALICE, BOB, GENERAL, FakeSlack
-from tests.slack.helpers import ONCALL, block_texts, bot_posts, bot_replies, button, runs, thread_reply
+from tests.slack.helpers import ONCALL, block_texts, bot_posts, bot_replies, button, click, runs, thread_reply
 
 
 def _answer(fake: FakeSlack, text: str, user: str) -> str:
@@ -59,9 +59,7 @@ def test_button_is_checked_again_at_the_click(connected, fake_slack: FakeSlack, 
     fake_slack.add_usergroup(ONCALL, "oncall", [])        # BOB leaves on-call before confirming
     connected.groups._members.clear()
     connected.groups._users.clear()
-    message = {"type": "message", "user": fake_slack.bot_user_id, "ts": prompt["ts"], "text": ""}
-    fake_slack.send_interactive(fake_slack.block_actions(
-        bk.CONFIRM_ACTION, value=button(prompt, bk.CONFIRM_ACTION)["value"], user_id=BOB, message=message))
+    click(fake_slack, bk.CONFIRM_ACTION, button(prompt, bk.CONFIRM_ACTION)["value"], BOB, message_ts=prompt["ts"])
     texts = fake_slack.wait_for(lambda: [r["text"] for r in fake_slack.responses if "not allowed" in r["text"]])
     assert texts == ["You are not allowed to run `demo.deploy` here."]
     connected.drain()

@@ -5,20 +5,13 @@ from __future__ import annotations
 import threading
 
 from bot.slack import blocks as bk
-from tests.fakes.slack_server import ALICE, BOB, GENERAL, FakeSlack, new_ts
-from tests.slack.helpers import block_texts, bot_posts, button, runs, thread_reply
+from tests.fakes.slack_server import ALICE, BOB, GENERAL, FakeSlack
+from tests.slack.helpers import block_texts, bot_posts, button, click, runs, thread_reply
 
 
 def _prompt_via_run(fake: FakeSlack) -> dict:
     fake.send_slash_command("/run", 'demo.restart --service "api gateway"')
     return fake.wait_for(lambda: fake.responses)[0]
-
-
-def _click(fake: FakeSlack, action: str, value: str, user: str, message_ts: str | None = None) -> int:
-    before = len(fake.responses)
-    message = {"type": "message", "user": fake.bot_user_id, "ts": message_ts or new_ts(), "text": ""}
-    fake.send_interactive(fake.block_actions(action, value=value, user_id=user, message=message))
-    return before
 
 
 def _confirmation(sb, confirmation_id: str) -> dict:
@@ -34,13 +27,13 @@ def test_confirm_by_the_requester_runs_it_once_and_someone_else_is_refused(conne
     assert button(prompt, bk.CANCEL_ACTION)["value"] == confirmation_id
     assert runs(root) == []
 
-    before = _click(fake_slack, bk.CONFIRM_ACTION, confirmation_id, BOB)
+    before = click(fake_slack, bk.CONFIRM_ACTION, confirmation_id, BOB)
     refused = fake_slack.wait_for(lambda: fake_slack.responses[before:])[0]
     assert refused["text"] == f"Only <@{ALICE}> can confirm this." and not refused.get("replace_original")
     connected.drain()
     assert runs(root) == [] and _confirmation(connected, confirmation_id)["status"] == "pending"
 
-    before = _click(fake_slack, bk.CONFIRM_ACTION, confirmation_id, ALICE)
+    before = click(fake_slack, bk.CONFIRM_ACTION, confirmation_id, ALICE)
     result = fake_slack.wait_for(lambda: bot_posts(fake_slack))[0]
     section, context = block_texts(result)
     assert section == "restarted --service=api gateway"
@@ -49,7 +42,7 @@ def test_confirm_by_the_requester_runs_it_once_and_someone_else_is_refused(conne
     updates = [r["text"] for r in fake_slack.responses[before:]]
     assert updates[0].startswith(":hourglass_flowing_sand: Running `demo.restart") and "confirmed" in updates[-1]
 
-    before = _click(fake_slack, bk.CONFIRM_ACTION, confirmation_id, ALICE)   # a second click
+    before = click(fake_slack, bk.CONFIRM_ACTION, confirmation_id, ALICE)   # a second click
     assert fake_slack.wait_for(lambda: fake_slack.responses[before:])[0]["text"] == "Already confirmed."
     connected.drain()
     assert runs(root) == ["--service=api gateway"]
@@ -62,7 +55,7 @@ def test_confirm_by_the_requester_runs_it_once_and_someone_else_is_refused(conne
 
 def test_simultaneous_confirm_clicks_run_once(connected, fake_slack: FakeSlack, root):
     confirmation_id = button(_prompt_via_run(fake_slack), bk.CONFIRM_ACTION)["value"]
-    threads = [threading.Thread(target=_click, args=(fake_slack, bk.CONFIRM_ACTION, confirmation_id, ALICE))
+    threads = [threading.Thread(target=click, args=(fake_slack, bk.CONFIRM_ACTION, confirmation_id, ALICE))
                for _ in range(3)]
     for t in threads:
         t.start()
@@ -79,7 +72,7 @@ def test_write_asked_for_by_mention_prompts_the_requester_in_the_thread(connecte
     prompt = fake_slack.wait_for(lambda: fake_slack.ephemerals)[0]
     assert (prompt["recipient"], prompt["thread_ts"], prompt["channel"]) == (ALICE, event["ts"], GENERAL)
     confirmation_id = button(prompt, bk.CONFIRM_ACTION)["value"]
-    _click(fake_slack, bk.CONFIRM_ACTION, confirmation_id, ALICE, message_ts=prompt["ts"])
+    click(fake_slack, bk.CONFIRM_ACTION, confirmation_id, ALICE, message_ts=prompt["ts"])
     reply = thread_reply(fake_slack, event)[0]
     assert block_texts(reply)[0] == "restarted --service=web"
     connected.drain()
@@ -88,7 +81,7 @@ def test_write_asked_for_by_mention_prompts_the_requester_in_the_thread(connecte
 
 def test_cancel_is_recorded_and_nothing_runs(connected, fake_slack: FakeSlack, root):
     confirmation_id = button(_prompt_via_run(fake_slack), bk.CANCEL_ACTION)["value"]
-    before = _click(fake_slack, bk.CANCEL_ACTION, confirmation_id, ALICE)
+    before = click(fake_slack, bk.CANCEL_ACTION, confirmation_id, ALICE)
     response = fake_slack.wait_for(lambda: fake_slack.responses[before:])[0]
     assert response["replace_original"] and response["text"] == "Cancelled: `demo.restart` did not run."
     connected.drain()
@@ -107,7 +100,7 @@ def test_expired_confirmation_is_recorded_and_cannot_run(connected, fake_slack: 
     assert row["status"] == "expired"
     request = connected.ledger.get_request(row["request_id"])
     assert (request["outcome"], request["error"]) == ("cancelled", "confirmation expired")
-    before = _click(fake_slack, bk.CONFIRM_ACTION, confirmation_id, ALICE)
+    before = click(fake_slack, bk.CONFIRM_ACTION, confirmation_id, ALICE)
     assert fake_slack.wait_for(lambda: fake_slack.responses[before:])[0]["text"] == "Already expired."
     connected.drain()
     assert runs(root) == []
@@ -117,7 +110,7 @@ def test_expiry_is_checked_at_the_click_too(connected, fake_slack: FakeSlack, ro
     confirmation_id = button(_prompt_via_run(fake_slack), bk.CONFIRM_ACTION)["value"]
     connected.ledger.db.execute("UPDATE confirmations SET expires_at = '2000-01-01T00:00:00+00:00' WHERE id = ?",
                                 [confirmation_id])
-    before = _click(fake_slack, bk.CONFIRM_ACTION, confirmation_id, ALICE)
+    before = click(fake_slack, bk.CONFIRM_ACTION, confirmation_id, ALICE)
     text = fake_slack.wait_for(lambda: fake_slack.responses[before:])[0]["text"]
     assert text.startswith("This confirmation expired")
     connected.drain()

@@ -15,6 +15,7 @@ from tests.fakes.slack_server import ALICE, BOB, FakeSlack
 from tests.slack.helpers import (
     block_texts,
     button,
+    click,
     connect,
     demo_environ,
     demo_settings,
@@ -83,10 +84,8 @@ def test_write_proposed_by_the_llm_waits_for_the_requesters_confirmation(llm_sla
     prompt = fake_slack.wait_for(lambda: fake_slack.ephemerals)[0]
     assert prompt["recipient"] == ALICE and "```demo.restart --service web```" in block_texts(prompt)[0]
     assert runs(root) == []
-    message = {"type": "message", "user": fake_slack.bot_user_id, "ts": prompt["ts"], "text": ""}
-    fake_slack.send_interactive(fake_slack.block_actions(
-        bk.CONFIRM_ACTION, value=button(prompt, bk.CONFIRM_ACTION)["value"], user_id=ALICE, channel_id=DM,
-        message=message))
+    click(fake_slack, bk.CONFIRM_ACTION, button(prompt, bk.CONFIRM_ACTION)["value"], ALICE, message_ts=prompt["ts"],
+          channel_id=DM)
     reply = thread_reply(fake_slack, event, channel=DM)[0]
     assert block_texts(reply)[0] == "restarted --service=web"
     llm_slackbot.drain()
