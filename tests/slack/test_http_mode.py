@@ -1,5 +1,6 @@
-"""HTTP mode (`bot serve --http`): POST /slack/events through the threaded WSGI server, with Slack's
-signature and 5-minute timestamp checks, retries by X-Slack-Retry-Num, and ack payloads over HTTP."""
+"""HTTP mode (`bot serve --http`): POST /slack/events through the one-thread asyncio server
+(bot/slack/httpserver.py) and the WSGI app, with Slack's signature and 5-minute timestamp checks,
+retries by X-Slack-Retry-Num, and ack payloads over HTTP."""
 
 from __future__ import annotations
 
