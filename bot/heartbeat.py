@@ -25,6 +25,7 @@ from typing import Any
 from bot.config import Settings
 from bot.job_spec import cut
 from bot.ledger import Ledger, iso
+from bot.memory import split_note
 from bot.stats import compute_stats
 
 log = logging.getLogger(__name__)
@@ -337,15 +338,6 @@ def _normalised(text: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"[^\w\s]", " ", text.lower())).strip()
 
 
-def _body(text: str) -> str:
-    """A note without its YAML front matter (bot/memory.py writes summary/created_by/created_at there)."""
-    if text.startswith("---"):
-        _, sep, rest = text[3:].partition("\n---")
-        if sep:
-            return rest.lstrip("-")
-    return text
-
-
 def check_memory(memory_dir: Path, now: dt.datetime, stale_after: dt.timedelta) -> Check:
     """Triage of memory notes (*.md under BOT_HOME/memory): count, size, stale, near-duplicates."""
     memory_dir = Path(memory_dir)
@@ -364,7 +356,7 @@ def check_memory(memory_dir: Path, now: dt.datetime, stale_after: dt.timedelta) 
             stale.append(rel)
         if len(texts) < MAX_NOTES_COMPARED:
             try:
-                texts.append((rel, _normalised(_body(note.read_text(errors="replace"))[:5000])))
+                texts.append((rel, _normalised(split_note(note.read_text(errors="replace"))[1][:5000])))
             except OSError:
                 continue
     duplicates = []

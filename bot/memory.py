@@ -58,6 +58,15 @@ def _words(text: str) -> list[str]:
             for w in re.findall(r"[a-z0-9][a-z0-9_.-]*", text.lower()) if w not in _STOP]
 
 
+def split_note(text: str) -> tuple[str | None, str]:
+    """(front matter, body) of a note file; (None, the whole text) when it has no closed front matter."""
+    if text.startswith("---"):
+        head, sep, rest = text[3:].partition("\n---")
+        if sep:
+            return head, rest.lstrip("-")
+    return None, text
+
+
 def summarise(text: str) -> str:
     """The note's one-line summary: its first sentence, capped."""
     first = re.split(r"(?<=[.!?])\s|\n", text.strip(), maxsplit=1)[0].strip().rstrip(".")
@@ -139,16 +148,13 @@ class MemoryStore:
         except OSError:
             return None
         front: dict = {}
-        body = text
-        if text.startswith("---"):
-            head, sep, rest = text[3:].partition("\n---")
-            if sep:
-                try:
-                    loaded = yaml.safe_load(head) or {}
-                    front = loaded if isinstance(loaded, dict) else {}
-                except yaml.YAMLError:
-                    front = {}
-                body = rest.lstrip("-").lstrip("\n")
+        head, body = split_note(text)
+        if head is not None:
+            try:
+                loaded = yaml.safe_load(head) or {}
+                front = loaded if isinstance(loaded, dict) else {}
+            except yaml.YAMLError:
+                front = {}
         body = self.redactor(body.strip())   # notes can be edited by hand: redact on the way in, too
         summary = self.redactor(str(front.get("summary") or summarise(body) or path.stem))
         return Note(path.stem, summary, body, front.get("created_by"), str(front.get("created_at") or "") or None)
