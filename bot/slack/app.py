@@ -34,7 +34,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.app import Incoming, OpsBot, PendingConfirmation, Reply
-from bot.ledger import new_id, now_iso
+from bot.ledger import iso, new_id, now_iso
 from bot.slack import blocks as bk
 from bot.slack.directory import GroupDirectory, ThreadTracker
 from bot.slack.ratelimit import UserRateLimiter
@@ -249,8 +249,7 @@ class SlackBot:
 
     def sweep(self) -> dict[str, int]:
         expired = self.bot.expire_confirmations()
-        cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=PROCESSED_EVENTS_KEEP_S)
-        before = cutoff.isoformat(timespec="milliseconds")
+        before = iso(dt.datetime.now(dt.UTC) - dt.timedelta(seconds=PROCESSED_EVENTS_KEEP_S))
         pruned = self.ledger.db.execute("DELETE FROM processed_events WHERE created_at < ? AND key LIKE 'slack:%'",
                                         [before]).rowcount
         return {"expired": expired, "pruned": pruned}
