@@ -119,6 +119,12 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2_jobs, _v3_
                                                              _v4_alert_retry, _v5_request_worker]
 
 
+def _ensure_job(db: sqlite_utils.Database, name: str, at: str) -> None:
+    """A job's state row (enabled, no failures) unless it has one; inside the caller's transaction."""
+    db.execute("INSERT OR IGNORE INTO jobs (name, enabled, consecutive_failures, updated_at) VALUES (?, 1, 0, ?)",
+               [name, at])
+
+
 class Ledger:
     def __init__(self, path: Path | str):
         self.path = Path(path)
@@ -325,16 +331,14 @@ class Ledger:
         """A state row per job (enabled, no failures) the first time it is seen; existing rows stay."""
         with self.transaction() as db:
             for name in names:
-                db.execute("INSERT OR IGNORE INTO jobs (name, enabled, consecutive_failures, updated_at) "
-                           "VALUES (?, 1, 0, ?)", [name, at])
+                _ensure_job(db, name, at)
 
     def start_job_run(self, job: str, *, started_at: str, deadline_at: str, holder: str, pid: int,
                       trigger: str) -> tuple[str, int | None]:
         """('started', run id) — or ('disabled', None), or ('busy', id of the run still going),
         checked and written atomically so no process starts a disabled or already-running job."""
         with self.transaction() as db:
-            db.execute("INSERT OR IGNORE INTO jobs (name, enabled, consecutive_failures, updated_at) "
-                       "VALUES (?, 1, 0, ?)", [job, started_at])
+            _ensure_job(db, job, started_at)
             if not db.execute("SELECT enabled FROM jobs WHERE name = ?", [job]).fetchone()[0]:
                 return "disabled", None
             busy = db.execute("SELECT id FROM job_runs WHERE job = ? AND status = 'running' "
@@ -367,8 +371,7 @@ class Ledger:
                                          [run_id]).fetchone()
             db.execute("UPDATE job_runs SET status = ?, error = ?, finished_at = ?, duration_ms = ? "
                        "WHERE id = ?", [status, error, finished_at, duration_ms, run_id])
-            db.execute("INSERT OR IGNORE INTO jobs (name, enabled, consecutive_failures, updated_at) "
-                       "VALUES (?, 1, 0, ?)", [job, finished_at])
+            _ensure_job(db, job, finished_at)
             enabled, failures = db.execute("SELECT enabled, COALESCE(consecutive_failures, 0) FROM jobs "
                                            "WHERE name = ?", [job]).fetchone()
             failed = status in self.JOB_FAILURES
@@ -419,8 +422,7 @@ class Ledger:
     def set_job_enabled(self, name: str, enabled: bool, *, at: str, reason: str | None = None) -> dict:
         """Enable (and reset the failure count) or disable by hand; returns the state before."""
         with self.transaction() as db:
-            db.execute("INSERT OR IGNORE INTO jobs (name, enabled, consecutive_failures, updated_at) "
-                       "VALUES (?, 1, 0, ?)", [name, at])
+            _ensure_job(db, name, at)
             cursor = db.execute("SELECT * FROM jobs WHERE name = ?", [name])
             before = dict(zip([c[0] for c in cursor.description], cursor.fetchone(), strict=True))
             if enabled:
