@@ -208,9 +208,8 @@ def check_anthropic(settings: Settings, timeout: float = NETWORK_TIMEOUT_S) -> C
 def check_ledger(ledger: Ledger, now: dt.datetime) -> Check:
     """Writable (a real write in a BEGIN IMMEDIATE transaction) and how big it is."""
     try:
-        with ledger.transaction() as db:
-            db.execute("INSERT OR REPLACE INTO state (key, value, updated_at) VALUES (?, ?, ?)",
-                       ["heartbeat.ledger_probe", iso(now), iso(now)])
+        with ledger.transaction():
+            ledger.set_state("heartbeat.ledger_probe", iso(now), iso(now))
     except Exception as exc:
         return Check("ledger", "fail", f"not writable: {exc}", key="readonly")
     size = sum(p.stat().st_size for p in (ledger.path, Path(f"{ledger.path}-wal")) if p.exists())
