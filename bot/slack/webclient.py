@@ -91,9 +91,10 @@ def retry_handlers(*, max_wait_s: float = 30.0, server_base_s: float = 0.2) -> l
 
 
 def make_web_client(token: str, base_url: str | None = None, *, timeout: int = DEFAULT_TIMEOUT_S,
-                    **kwargs) -> WebClient:
-    """The bot's WebClient; `base_url` is SLACK_API_URL (e.g. a proxy or a local fake), ending in /api/."""
+                    server_backoff_s: float = 0.2, **kwargs) -> WebClient:
+    """The bot's WebClient; `base_url` is SLACK_API_URL (e.g. a proxy or a local fake), ending in /api/.
+    `server_backoff_s` is the first wait before retrying a 5xx (tests against a local fake need no 0.2 s)."""
     if base_url and not base_url.endswith("/"):
         base_url += "/"
     return WebClient(token=token, base_url=base_url or WebClient.BASE_URL, timeout=timeout,
-                     retry_handlers=retry_handlers(), **kwargs)
+                     retry_handlers=retry_handlers(server_base_s=server_backoff_s), **kwargs)

@@ -98,7 +98,7 @@ def connect(app: App, fake: FakeSlack, **kwargs) -> Iterator[SocketModeHandler]:
 def make_slackbot(bot: OpsBot, fake: FakeSlack, **kwargs) -> SlackBot:
     kwargs.setdefault("workers", 4)
     kwargs.setdefault("progress_after_s", 5.0)
-    client = make_web_client(fake.bot_token, fake.api_url)
+    client = make_web_client(fake.bot_token, fake.api_url, server_backoff_s=0.01)
     return SlackBot(bot, client, signing_secret=fake.signing_secret, **kwargs)
 
 
