@@ -107,16 +107,18 @@ class Pipeline:
         budget = self.budget_for(skill)
         system = f"{STAGE2_ROLE}\n\n# Skill: {skill.name}\n{stage2}"
         content_in, dropped = fit_content(system, content, budget)
-        counted = measure(self.llm, self.premium_model, system=system, messages=_stage2_messages(content_in))
-        estimate = budget_tokens(system) + budget_tokens(_stage2_messages(content_in)[0]["content"])
+        messages = _stage2_messages(content_in)
+        counted = measure(self.llm, self.premium_model, system=system, messages=messages)
         if counted is not None and counted > budget:   # the model's tokenizer counts more than our estimate
+            estimate = budget_tokens(system) + budget_tokens(messages[0]["content"])
             content_in, dropped = fit_content(system, content, budget, density=DENSITY_MARGIN * counted / estimate)
+            messages = _stage2_messages(content_in)
         if dropped:
             meter.note(f"Stage 2 input trimmed to {budget:,} tokens ({dropped} earliest content line(s)).")
         second = premium_or_mid(
             self.llm, meter, premium=self.premium_model, mid=self.mid_model, allow_premium=allow_premium,
             skipped=skipped, purpose="pipeline:stage2", request_id=request_id, max_tokens=STAGE2_MAX_TOKENS,
-            system=system, messages=_stage2_messages(content_in))
+            system=system, messages=messages)
         if second.stop_reason == "max_tokens":
             meter.note("The implementation hit its length limit: the file may be incomplete.")
         artifact = extract_file(second.text, skill.name)
