@@ -371,18 +371,17 @@ class JobService:
             return
         now = now or self.clock()
         with self._lock:
-            states = self.ledger.job_states()
-            wanted = {j["name"] for j in self.list_jobs(now) if j["state"] == "scheduled"}
+            wanted = {j["name"]: j for j in self.list_jobs(now) if j["state"] == "scheduled"}
             present = {job.id for job in aps.get_jobs() if job.id not in HOUSEKEEPING}
-            for name in present - wanted:
+            for name in present - wanted.keys():
                 aps.remove_job(name)
-            for name in sorted(wanted - present):
-                spec, st = self.specs[name], states.get(name) or {}
+            for name in sorted(wanted.keys() - present):
+                spec, job = self.specs[name], wanted[name]
                 extra = {}
-                missed = self._missed(spec, st, now)
+                missed = self._missed(spec, job, now)
                 if missed is not None:
                     extra["next_run_time"] = missed     # APScheduler runs it once if within the grace time
-                aps.add_job(self._scheduled, self._trigger(spec, parse_time(st.get("last_run_at"))), args=[name],
+                aps.add_job(self._scheduled, self._trigger(spec, parse_time(job["last_run_at"])), args=[name],
                             id=name, name=name, max_instances=1, coalesce=True,
                             misfire_grace_time=MISFIRE_GRACE_S, replace_existing=True, **extra)
 
