@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from bot.config import Settings
 from bot.ledger import Ledger, new_id, now_iso
 from bot.memory import MemoryStore, memory_command
+from bot.ratelimit import UserRateLimiter
 from bot.redact import Redactor, secret_values_from_env
 from bot.registry import ArgError, Registry, ScriptEntry, load_registry
 from bot.router import PreRouter, RouteDecision
@@ -124,6 +125,7 @@ class OpsBot:
         self.router = PreRouter(self.registry)
         self.memory = MemoryStore(settings.memory_dir, redactor=self.redactor)
         self.orchestrator = orchestrator
+        self.llm_limiter = UserRateLimiter(settings.bot_user_rate_per_min)
 
     # -- the pipeline ------------------------------------------------------------------------
 
@@ -164,7 +166,21 @@ class OpsBot:
         ctx = RequestContext(incoming, request_id, route, started)
         if self.orchestrator is None:
             return self._without_llm(ctx)
-        return self.orchestrator.answer(ctx)
+        return self._over_llm_rate(ctx) or self.orchestrator.answer(ctx)
+
+    def _over_llm_rate(self, ctx: RequestContext) -> Reply | None:
+        """Per-user limit on requests about to reach the LLM; scripts, commands and memory never count."""
+        wait = self.llm_limiter.take(ctx.incoming.user)
+        if wait <= 0:
+            return None
+        per_minute = self.llm_limiter.per_minute
+        self.ledger.record_decision(ctx.request_id, tier="none", decided_by="rate-limit",
+                                    reason=f"over {per_minute} LLM requests per minute for this user",
+                                    candidates=ctx.route.candidates)
+        text = (f":snail: You're asking faster than I can think: I take up to {per_minute} questions a minute "
+                f"per person that need the LLM. Try again in about {max(1, round(wait))} s. Scripts still "
+                "answer right away, e.g. `/run <script>` (see `/ops scripts`).")
+        return Reply(text, ctx.request_id, decided_by="rate-limit", outcome="refused")
 
     def _without_llm(self, ctx: RequestContext) -> Reply:
         route = ctx.route

@@ -37,7 +37,6 @@ from bot.app import Incoming, OpsBot, PendingConfirmation, Reply
 from bot.ledger import iso, new_id, now_iso
 from bot.slack import blocks as bk
 from bot.slack.directory import GroupDirectory, ThreadTracker
-from bot.slack.ratelimit import UserRateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +143,7 @@ class SlackBot:
     """Bolt listeners → worker pool → OpsBot → Block Kit replies. `app` is the slack_bolt App."""
 
     def __init__(self, bot: OpsBot, client: WebClient, *, signing_secret: str | None = None,
-                 workers: int = DEFAULT_WORKERS, rate_per_min: int | None = None, jobs: Any = None,
+                 workers: int = DEFAULT_WORKERS, jobs: Any = None,
                  progress_after_s: float = PROGRESS_AFTER_S, group_ttl_s: float = 300.0,
                  sweep_every_s: float = 30.0):
         self.bot = bot
@@ -158,7 +157,6 @@ class SlackBot:
         self.bot_user_id: str = auth["user_id"]
         self.bot_id: str | None = auth.get("bot_id")
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="opsbot-slack")
-        self.limiter = UserRateLimiter(rate_per_min or bot.settings.bot_user_rate_per_min)
         self.groups = GroupDirectory(client, self._watched_groups(), ttl_s=group_ttl_s)
         self.threads = ThreadTracker(client, self.bot_user_id, self.bot_id)
         self.acks = AckGate()
@@ -351,7 +349,9 @@ class SlackBot:
         progress = _Progress(self, channel, progress_ts, self.progress_after_s) if progress_ts else None
         reply: Reply | None = None
         try:
-            reply = self._rate_limited(incoming) or self.bot.handle(incoming)
+            reply = self.bot.handle(incoming)
+            if reply.decided_by == "rate-limit":
+                self.count("rate_limited")
             self.count("runs")
             self.acks.wait(0.05)
             self.deliver(reply, channel=channel, thread_ts=thread_ts, user=incoming.user, respond=respond, via=via)
@@ -363,25 +363,6 @@ class SlackBot:
         finally:
             if progress is not None:
                 progress.done()
-
-    def _rate_limited(self, incoming: Incoming) -> Reply | None:
-        """LLM-bound requests are limited per user; script-tier answers are not."""
-        if self.bot.orchestrator is None or self.bot.router.route(incoming.text).tier == "script":
-            return None
-        wait = self.limiter.take(incoming.user)
-        if wait <= 0:
-            return None
-        self.count("rate_limited")
-        rid = self.ledger.start_request(source="slack", text=self.redact(incoming.text), user=incoming.user,
-                                        channel=incoming.channel, event_id=incoming.event_id,
-                                        thread_ts=incoming.thread_ts)
-        self.ledger.record_decision(rid, tier="none", decided_by="rate-limit",
-                                    reason=f"over {self.limiter.per_minute} LLM requests per minute for this user")
-        self.ledger.finish_request(rid, "refused", error="rate limited")
-        text = (f":snail: You're asking faster than I can think: I take up to {self.limiter.per_minute} "
-                f"questions a minute per person that need the LLM. Try again in about {max(1, round(wait))} s. "
-                "Scripts still answer right away, e.g. `/run <script>` (see `/ops scripts`).")
-        return Reply(text, rid, outcome="refused", decided_by="rate-limit")
 
     # -- replies -----------------------------------------------------------------------------------
 

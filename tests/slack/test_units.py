@@ -9,10 +9,10 @@ import pytest
 from slack_sdk.errors import SlackApiError
 
 from bot.app import Artifact, Reply
+from bot.ratelimit import UserRateLimiter
 from bot.slack import blocks as bk
 from bot.slack.app import AckGate, dedupe_key
 from bot.slack.directory import TTLCache
-from bot.slack.ratelimit import UserRateLimiter
 from bot.slack.webclient import make_web_client
 from tests.fakes.slack_server import GENERAL, FakeSlack
 

@@ -1,4 +1,4 @@
-"""Per-user token bucket for LLM-bound requests (script-tier answers are not limited)."""
+"""Per-user token bucket for requests that reach the LLM (script-tier answers are not limited)."""
 
 from __future__ import annotations
 
