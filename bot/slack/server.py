@@ -157,8 +157,8 @@ def create_wsgi_app(settings: Settings | None = None):
     settings = settings or load_settings()
     slackbot = build_slackbot(settings, http=True)
     _, slackbot.jobs = _jobs(slackbot, settings, run_scheduler=False)
-    apologise_for_interrupted(slackbot)
     slackbot.start()
+    slackbot.enqueue(apologise_for_interrupted, slackbot)   # off start-up: Slack may rate-limit the posts
     return wsgi_app(slackbot)
 
 
@@ -166,8 +166,8 @@ def serve_slack(settings: Settings, *, http: bool = False, port: int = 3000, sch
                 host: str = "0.0.0.0", stop: threading.Event | None = None) -> int:
     slackbot = build_slackbot(settings, http=http)
     handle, slackbot.jobs = _jobs(slackbot, settings, scheduler)
-    apologise_for_interrupted(slackbot)
     slackbot.start()
+    slackbot.enqueue(apologise_for_interrupted, slackbot)   # off start-up: Slack may rate-limit the posts
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
