@@ -47,8 +47,7 @@ WHERE r.received_at >= ?
 
 def compute_stats(ledger: Ledger, since: dt.datetime) -> dict[str, Any]:
     since_iso = iso(since)
-    rows = [dict(zip([c[0] for c in cur.description], row, strict=True))
-            for cur in [ledger.db.execute(_REQUESTS_SQL, [since_iso])] for row in cur.fetchall()]
+    rows = list(ledger.db.query(_REQUESTS_SQL, [since_iso]))
     by_tier: dict[str, dict[str, Any]] = {}
     latencies: dict[str, list[float]] = {}
     for row in rows:
