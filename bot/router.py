@@ -9,6 +9,7 @@ confirmation.
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from collections import defaultdict
@@ -289,8 +290,16 @@ class PreRouter:
         return sorted(scored, key=lambda kv: kv[1], reverse=True)
 
     def closest(self, name: str, n: int = 3) -> list[str]:
-        """Read scripts whose words are nearest a (mistyped or invented) script name."""
-        return [found for found, _ in self.similarities(set(tokens(name.replace(".", " "))))[:n]]
+        """Scripts nearest a mistyped or invented name: close spellings first (`demo.restrt` →
+        `demo.restart`), then scripts whose words are nearest."""
+        spelled = difflib.get_close_matches(name, list(self.registry.scripts), n=n, cutoff=0.8)
+        worded = [found for found, _ in self.similarities(set(tokens(name.replace(".", " "))))]
+        return list(dict.fromkeys(spelled + worded))[:n]
+
+    def explicit(self, command: str) -> RouteDecision:
+        """`name --arg value …` as typed after `/run` (or `run`): the script, or why it cannot run."""
+        name, _, rest = command.strip().partition(" ")
+        return self._explicit(name.lower(), rest)
 
     # -- routing -----------------------------------------------------------------------------
 
@@ -377,12 +386,12 @@ class PreRouter:
             close = self.closest(name)
             hint = f" Did you mean {', '.join(f'`{n}`' for n in close)}?" if close else ""
             return RouteDecision("script", "explicit run of an unknown script", explicit=True,
-                                 error=f"There is no script `{name}`.{hint} Try `/ops scripts`.")
+                                 error=f"There is no script `{name}`.{hint} `/ops scripts` lists what you can run.")
         try:
             args = entry.validate_args(entry.parse_argv(split_command(rest)))
         except ArgError as exc:
             return RouteDecision("script", "explicit run with bad arguments", script=name, explicit=True,
-                                 error=str(exc), usage=entry.help_text())
+                                 error=f"`{name}`: {exc}", usage=exc.usage or entry.help_text())
         return RouteDecision("script", "explicit run", script=name, args=args, score=1.0, explicit=True,
                              needs_confirmation=entry.is_write, candidates=[(name, 1.0)])
 

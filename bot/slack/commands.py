@@ -9,13 +9,11 @@ requesting user may run.
 
 from __future__ import annotations
 
-import difflib
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from bot.ops_commands import OpsCommands
-from bot.registry import ArgError, split_command
 from bot.slack import blocks as bk
 from bot.slack.app import dedupe_key
 
@@ -41,21 +39,10 @@ class Commands:
         """(message with the help to show, script) when the command line cannot run; None when it can."""
         if not text:
             return RUN_USAGE, None
-        try:
-            tokens = split_command(text)
-        except ArgError as exc:
-            return f"{exc}\n{RUN_USAGE}", None
-        name = tokens[0].lower()
-        entry = self.registry.script(name)
-        if entry is None:
-            close = difflib.get_close_matches(name, list(self.registry.scripts), n=3, cutoff=0.8)
-            hint = f" Did you mean {', '.join(f'`{c}`' for c in close)}?" if close else ""
-            return f"There is no script `{name}`.{hint} `/ops scripts` lists what you can run.", None
-        try:
-            entry.validate_args(entry.parse_argv(tokens[1:]))
-        except ArgError as exc:
-            return f"`{entry.name}`: {exc}\n{exc.usage or entry.help_text()}", entry.name
-        return None
+        decision = self.sb.bot.router.explicit(text)      # the same check `run …` in a message gets
+        if decision.error is None:
+            return None
+        return f"{decision.error}\n{decision.usage or RUN_USAGE}", decision.script
 
     def on_run(self, ack: Callable, command: dict, respond: Callable) -> None:
         text = (command.get("text") or "").strip()
