@@ -244,11 +244,10 @@ class OpsBot:
     def resolve_confirmation(self, confirmation_id: str, incoming: Incoming, approve: bool) -> Reply:
         """The requester's Confirm/Cancel. Anyone else is refused; expired prompts do nothing."""
         started = time.monotonic()
-        rows = list(self.ledger.db["confirmations"].rows_where("id = ?", [confirmation_id]))
-        request_id = rows[0]["request_id"] if rows else new_id()
-        if not rows:
-            return Reply("That confirmation no longer exists.", request_id, outcome="refused")
-        row = rows[0]
+        row = self.ledger.get_confirmation(confirmation_id)
+        if row is None:
+            return Reply("That confirmation no longer exists.", new_id(), outcome="refused")
+        request_id = row["request_id"]
         entry = self.registry.script(row["script"])
 
         def close(status: str, text: str, outcome: str = "refused") -> Reply:

@@ -289,6 +289,13 @@ class Ledger:
         now = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
         return self.spend_since(now.replace(hour=0, minute=0, second=0, microsecond=0))
 
+    def script_runs_for(self, request_id: str) -> list[dict]:
+        return list(self.db["script_runs"].rows_where("request_id = ?", [request_id], order_by="id"))
+
+    def get_confirmation(self, confirmation_id: str) -> dict | None:
+        rows = list(self.db["confirmations"].rows_where("id = ?", [confirmation_id]))
+        return rows[0] if rows else None
+
     # -- exactly once ------------------------------------------------------------------------
 
     def claim_event(self, key: str, request_id: str | None = None) -> bool:
@@ -297,6 +304,11 @@ class Ledger:
             "INSERT OR IGNORE INTO processed_events (key, request_id, created_at) VALUES (?, ?, ?)",
             [key, request_id, now_iso()])
         return cursor.rowcount == 1
+
+    def prune_claims(self, before: str, prefix: str) -> int:
+        """Forget claimed keys with `prefix` older than `before` (ISO): redeliveries stop long before."""
+        return self.db.execute("DELETE FROM processed_events WHERE created_at < ? AND key LIKE ?",
+                               [before, prefix + "%"]).rowcount
 
     # -- leases ------------------------------------------------------------------------------
 

@@ -248,8 +248,7 @@ class SlackBot:
     def sweep(self) -> dict[str, int]:
         expired = self.bot.expire_confirmations()
         before = iso(dt.datetime.now(dt.UTC) - dt.timedelta(seconds=PROCESSED_EVENTS_KEEP_S))
-        pruned = self.ledger.db.execute("DELETE FROM processed_events WHERE created_at < ? AND key LIKE 'slack:%'",
-                                        [before]).rowcount
+        pruned = self.ledger.prune_claims(before, "slack:")
         return {"expired": expired, "pruned": pruned}
 
     def close(self, timeout: float = 30.0) -> None:
@@ -464,11 +463,10 @@ class SlackBot:
         confirmation_id = (body.get("actions") or [{}])[0].get("value") or ""
         user = (body.get("user") or {}).get("id")
         clicked_in = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
-        rows = list(self.ledger.db["confirmations"].rows_where("id = ?", [confirmation_id]))
-        if not rows:
+        row = self.ledger.get_confirmation(confirmation_id)
+        if row is None:
             respond(response_type="ephemeral", replace_original=False, text="That confirmation no longer exists.")
             return
-        row = rows[0]
         request = self.ledger.get_request(row["request_id"]) or {}
         channel = request.get("channel") or row.get("channel") or clicked_in
         thread_ts = request.get("thread_ts")
@@ -502,7 +500,7 @@ class SlackBot:
     def _why(self, body: dict, respond: Callable) -> None:
         request_id = (body.get("actions") or [{}])[0].get("value") or ""
         request = self.ledger.get_request(request_id)
-        runs = list(self.ledger.db["script_runs"].rows_where("request_id = ?", [request_id], order_by="id"))
+        runs = self.ledger.script_runs_for(request_id)
         text = self.redact(bk.why_text(request, self.ledger.decisions_for(request_id),
                                        self.ledger.llm_calls_for(request_id), runs))
         respond(**bk.ephemeral(text), replace_original=False)
