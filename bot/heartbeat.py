@@ -108,9 +108,11 @@ class Report:
             lines.append(self.summary)
         for c in self._shown(full):
             lines.append(f"{ICONS[c.status]} {c.name}: {c.detail}")
-        lines.append(f"{self.generated_at.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC · 0 tokens"
-                     if not self.summary else f"{self.generated_at.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC")
+        lines.append(self._stamp() if self.summary else f"{self._stamp()} · 0 tokens")
         return "\n".join(lines)
+
+    def _stamp(self) -> str:
+        return f"{self.generated_at.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC"
 
     def to_blocks(self, full: bool | None = None) -> list[dict[str, Any]]:
         """Block Kit (built and validated with slack_sdk.models.blocks), as dicts for chat.postMessage."""
@@ -123,6 +125,7 @@ class Report:
             SectionBlock,
         )
 
+        full = self.full if full is None else full
         shown = self._shown(full)
         blocks: list[Any] = [HeaderBlock(text=PlainTextObject(text=self.headline()[:150], emoji=True))]
         if self.summary:
@@ -133,11 +136,10 @@ class Report:
             for c in shown[:40]:
                 blocks.append(SectionBlock(text=MarkdownTextObject(
                     text=cut(f"{ICONS[c.status]} *{c.name}* — {c.detail}", 2900))))
-        elif not (full if full is not None else self.full):
+        elif not full:
             blocks.append(SectionBlock(text=MarkdownTextObject(text="Nothing needs attention.")))
         cost = "" if self.summary else " · 0 tokens"
-        footer = f"{self.generated_at.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC · " \
-                 f"{'full report' if (self.full if full is None else full) else 'changes only'}{cost}"
+        footer = f"{self._stamp()} · {'full report' if full else 'changes only'}{cost}"
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=footer)]))
         return [b.to_dict() for b in blocks]
 
