@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import functools
 import hashlib
 import json
 import logging
@@ -407,15 +408,21 @@ def anthropic_summarizer(settings: Settings, ledger: Ledger, *, budget_left: Cal
     if not settings.secret("anthropic_api_key"):
         return None
 
+    @functools.cache
+    def client():
+        """Built on the first summary, then kept: a client, the pricing table and the model checks once."""
+        from bot.llm import LLM, RetryPolicy
+
+        return LLM.from_settings(settings, ledger=ledger, retry=RetryPolicy(max_retries=0))
+
     def summarize(report: Report) -> str | None:
         if report.status == "ok" or budget_left() < SUMMARY_BUDGET_USD:
             return None
-        from bot.llm import LLM, LLMError, RetryPolicy
+        from bot.llm import LLMError
 
-        llm = LLM.from_settings(settings, ledger=ledger, retry=RetryPolicy(max_retries=0))
         problems = "\n".join(f"- {c.name} ({c.status}): {c.detail}" for c in report.problems)
         try:
-            response = llm.create(
+            response = client().create(
                 model=settings.bot_model_mid, max_tokens=SUMMARY_MAX_TOKENS, purpose="heartbeat-summary",
                 system="You summarise a chat-ops bot's health report for the on-call engineer: two or three "
                        "short sentences, most urgent first, with the next step. No preamble.",
@@ -423,8 +430,6 @@ def anthropic_summarizer(settings: Settings, ledger: Ledger, *, budget_left: Cal
         except LLMError as exc:
             log.warning("heartbeat summary failed: %s", exc)
             return None
-        finally:
-            llm.client.close()
         return response.text or None
 
     return summarize
