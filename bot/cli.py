@@ -99,8 +99,8 @@ def cmd_scripts(args, settings: Settings, console: Console) -> int:
     registry = load_registry(settings.bot_registry, settings.bot_skills, settings.bot_scripts)
     catalog = {
         service: [{"name": e.name, "summary": e.summary, "side_effects": e.side_effects,
-                   "credentials": "configured" if not e.missing_env(os.environ) else
-                   "missing " + ", ".join(e.missing_env(os.environ)),
+                   "credentials": "missing " + ", ".join(missing) if (missing := e.missing_env(os.environ))
+                   else "configured",
                    "usage": e.usage()} for e in entries]
         for service, entries in sorted(registry.by_service().items())
     }
