@@ -88,13 +88,17 @@ def count_pessimistic(system: Any, tools: list[dict[str, Any]]) -> int:
     return math.ceil(chars / PESSIMISTIC_CHARS_PER_TOKEN)
 
 
+def stub_text(entry: ScriptEntry) -> str:
+    """What a script's stub prints: a plausible answer of ~150 tokens, deterministic."""
+    return textwrap.fill(f"{entry.summary}: " + filler(140, seed=len(entry.name)), 100)
+
+
 def write_stub_scripts(registry: Registry, folder: Path) -> None:
-    """One executable per script that prints a plausible answer (~150 tokens): no network, no secrets."""
+    """One executable per script that prints its stub_text: no network, no secrets."""
     for entry in registry.scripts.values():
         path = folder / entry.name.replace(".", "/", 1)
         path.parent.mkdir(parents=True, exist_ok=True)
-        text = textwrap.fill(f"{entry.summary}: " + filler(140, seed=len(entry.name)), 100)
-        path.write_text("#!/bin/sh\ncat <<'EOF'\n" + text + "\nEOF\n")
+        path.write_text("#!/bin/sh\ncat <<'EOF'\n" + stub_text(entry) + "\nEOF\n")
         path.chmod(0o755)
 
 

@@ -46,7 +46,7 @@ from bench._fakes import (  # noqa: E402
     filler,
     load_catalog,
     naive_prompt,
-    write_stub_scripts,
+    stub_text,
 )
 from bot.app import Incoming  # noqa: E402
 from bot.config import Settings  # noqa: E402
@@ -287,11 +287,8 @@ def main() -> int:
     mix = request_mix(opts.requests, opts.seed)
     ours, extra = run_ours(mix)
 
-    registry, _ = load_catalog(pad_to=0)     # the same stub outputs the bot saw
-    with tempfile.TemporaryDirectory() as tmp:
-        write_stub_scripts(registry, Path(tmp))
-        stub_output = {e.name: (Path(tmp) / e.name.replace(".", "/", 1)).read_text().split("EOF\n", 1)[1]
-                       .rsplit("\nEOF", 1)[0] for e in registry.scripts.values()}
+    registry, _ = load_catalog(pad_to=0)
+    stub_output = {e.name: stub_text(e) for e in registry.scripts.values()}    # what the bot's stubs printed
     settings = Settings(_env_file=None)
     plain = run_baseline(mix, registry, settings.bot_model_premium, stub_output, cache=False)
     cached = run_baseline(mix, registry, settings.bot_model_premium, stub_output, cache=True)
