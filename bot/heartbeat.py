@@ -27,6 +27,7 @@ from bot.config import Settings
 from bot.job_spec import cut
 from bot.ledger import Ledger, iso
 from bot.memory import split_note
+from bot.redact import Redactor
 from bot.stats import compute_stats
 
 log = logging.getLogger(__name__)
@@ -400,8 +401,8 @@ def should_post(report: Report, *, last_fingerprint: str | None, last_full_day: 
     return full or changed or report.status == "fail", full
 
 
-def anthropic_summarizer(settings: Settings, ledger: Ledger, *, budget_left: Callable[[], float]
-                         ) -> Callable[[Report], str | None] | None:
+def anthropic_summarizer(settings: Settings, ledger: Ledger, *, budget_left: Callable[[], float],
+                         redactor: Redactor | None = None) -> Callable[[Report], str | None] | None:
     """A mid-model summary of a report that is not ok: ≤ 200 output tokens, one attempt, skipped when
     less than SUMMARY_BUDGET_USD of today's budget is left. Through bot.llm, so it is priced and
     recorded in the ledger (purpose "heartbeat-summary") like every other call. None without a key."""
@@ -413,7 +414,7 @@ def anthropic_summarizer(settings: Settings, ledger: Ledger, *, budget_left: Cal
         """Built on the first summary, then kept: a client, the pricing table and the model checks once."""
         from bot.llm import LLM, RetryPolicy
 
-        return LLM.from_settings(settings, ledger=ledger, retry=RetryPolicy(max_retries=0))
+        return LLM.from_settings(settings, ledger=ledger, redactor=redactor, retry=RetryPolicy(max_retries=0))
 
     def summarize(report: Report) -> str | None:
         if report.status == "ok" or budget_left() < SUMMARY_BUDGET_USD:

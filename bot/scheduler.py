@@ -123,7 +123,8 @@ class JobService:
                 continue
             self.specs[entry.name] = JobSpec.from_entry(entry, self.registry)
         if summarizer is True:
-            self.summarizer = anthropic_summarizer(self.settings, self.ledger, budget_left=self._budget_left)
+            self.summarizer = anthropic_summarizer(self.settings, self.ledger, budget_left=self._budget_left,
+                                                   redactor=bot.redactor)
         else:
             self.summarizer = summarizer or None
         self.ledger.ensure_jobs(list(self.specs), iso(self.clock()))
