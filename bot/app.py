@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bot.config import Settings
-from bot.ledger import Ledger, new_id, now_iso
+from bot.ledger import Ledger, new_id
 from bot.memory import MemoryStore, memory_command
 from bot.ratelimit import UserRateLimiter
 from bot.redact import Redactor, secret_values_from_env
@@ -234,11 +234,9 @@ class OpsBot:
         pending = PendingConfirmation(
             id=new_id(), script=entry.name, args=args, user=incoming.user,
             expires_at=(dt.datetime.now(dt.UTC) + CONFIRMATION_TTL).isoformat(timespec="seconds"))
-        self.ledger.db["confirmations"].insert({
-            "id": pending.id, "request_id": request_id, "user": incoming.user, "channel": incoming.channel,
-            "script": entry.name, "args": json.dumps(args, default=str), "status": "pending",
-            "created_at": now_iso(), "expires_at": pending.expires_at,
-        })
+        self.ledger.add_confirmation(confirmation_id=pending.id, request_id=request_id, user=incoming.user,
+                                     channel=incoming.channel, script=entry.name, args=args,
+                                     expires_at=pending.expires_at)
         return pending
 
     def resolve_confirmation(self, confirmation_id: str, incoming: Incoming, approve: bool) -> Reply:
@@ -251,9 +249,7 @@ class OpsBot:
         entry = self.registry.script(row["script"])
 
         def close(status: str, text: str, outcome: str = "refused") -> Reply:
-            self.ledger.db.execute(
-                "UPDATE confirmations SET status = ?, decided_at = ?, decided_by = ? WHERE id = ? AND status = "
-                "'pending'", [status, now_iso(), incoming.user, confirmation_id])
+            self.ledger.decide_confirmation(confirmation_id, status, incoming.user)
             return Reply(text, request_id, tier="script", decided_by="command", outcome=outcome,
                          script=row["script"])
 
@@ -274,11 +270,7 @@ class OpsBot:
             return reply
         if entry is None:
             return close("refused", f"`{row['script']}` is no longer in the registry.")
-        # Claim atomically so a double click (or two processes) runs it once.
-        claimed = self.ledger.db.execute(
-            "UPDATE confirmations SET status = 'confirmed', decided_at = ?, decided_by = ? "
-            "WHERE id = ? AND status = 'pending'", [now_iso(), incoming.user, confirmation_id]).rowcount
-        if claimed != 1:
+        if not self.ledger.decide_confirmation(confirmation_id, "confirmed", incoming.user):
             return Reply("Already handled.", request_id, tier="script", outcome="refused", script=entry.name)
         try:
             args = entry.validate_args(json.loads(row["args"]))
@@ -292,13 +284,4 @@ class OpsBot:
 
     def expire_confirmations(self) -> int:
         """Mark pending confirmations past their time as expired (and their requests)."""
-        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        with self.ledger.transaction() as db:
-            ids = [r[0] for r in db.execute(
-                "SELECT request_id FROM confirmations WHERE status = 'pending' AND expires_at < ?", [now])]
-            db.execute("UPDATE confirmations SET status = 'expired', decided_at = ? "
-                       "WHERE status = 'pending' AND expires_at < ?", [now_iso(), now])
-            for request_id in ids:
-                db.execute("UPDATE requests SET outcome = 'cancelled', error = 'confirmation expired' "
-                           "WHERE id = ?", [request_id])
-        return len(ids)
+        return self.ledger.expire_confirmations(dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))

@@ -292,9 +292,38 @@ class Ledger:
     def script_runs_for(self, request_id: str) -> list[dict]:
         return list(self.db["script_runs"].rows_where("request_id = ?", [request_id], order_by="id"))
 
+    # -- confirmations of write scripts ------------------------------------------------------
+
+    def add_confirmation(self, *, confirmation_id: str, request_id: str, user: str | None, channel: str | None,
+                         script: str, args: dict, expires_at: str) -> None:
+        self.db["confirmations"].insert({
+            "id": confirmation_id, "request_id": request_id, "user": user, "channel": channel, "script": script,
+            "args": json.dumps(args, default=str), "status": "pending", "created_at": now_iso(),
+            "expires_at": expires_at,
+        })
+
     def get_confirmation(self, confirmation_id: str) -> dict | None:
         rows = list(self.db["confirmations"].rows_where("id = ?", [confirmation_id]))
         return rows[0] if rows else None
+
+    def decide_confirmation(self, confirmation_id: str, status: str, by: str | None) -> bool:
+        """Move a pending confirmation to `status`. True for the one caller that did (a double click,
+        or two processes, cannot both confirm)."""
+        return self.db.execute(
+            "UPDATE confirmations SET status = ?, decided_at = ?, decided_by = ? WHERE id = ? AND status = 'pending'",
+            [status, now_iso(), by, confirmation_id]).rowcount == 1
+
+    def expire_confirmations(self, now: str) -> int:
+        """Pending confirmations past `now` (ISO, seconds) become expired, and their requests cancelled."""
+        with self.transaction() as db:
+            ids = [r[0] for r in db.execute(
+                "SELECT request_id FROM confirmations WHERE status = 'pending' AND expires_at < ?", [now])]
+            db.execute("UPDATE confirmations SET status = 'expired', decided_at = ? "
+                       "WHERE status = 'pending' AND expires_at < ?", [now_iso(), now])
+            for request_id in ids:
+                db.execute("UPDATE requests SET outcome = 'cancelled', error = 'confirmation expired' "
+                           "WHERE id = ?", [request_id])
+        return len(ids)
 
     # -- exactly once ------------------------------------------------------------------------
 
