@@ -352,7 +352,8 @@ def test_a_scheduler_process_killed_with_9_is_replaced_once_its_lease_expires(wo
         wait_until(lambda: b.is_leader, timeout=5)
         assert time.time() >= expires_at                        # not before A's lease ran out
         assert b.ledger.db.execute("SELECT holder FROM leases").fetchone()[0] == b.holder
-        assert {j.id for j in b._aps.get_jobs()} >= {"flaky", "heartbeat"}
+        # is_leader turns true just before the lease tick rebuilds the timetable: wait for the jobs too.
+        wait_until(lambda: {j.id for j in b._aps.get_jobs()} >= {"flaky", "heartbeat"}, timeout=5)
     finally:
         a.kill()
         a.wait(5)
