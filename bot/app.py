@@ -10,7 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -124,8 +126,28 @@ class OpsBot:
                              environ=environ, redactor=self.redactor)
         self.router = PreRouter(self.registry)
         self.memory = MemoryStore(settings.memory_dir, redactor=self.redactor)
-        self.orchestrator = orchestrator
+        self._orchestrator = orchestrator
+        # Built on first need, so a script answer never imports the orchestrator or the anthropic SDK.
+        self.orchestrator_factory: Callable[[OpsBot], Orchestrator] | None = None
+        self._orchestrator_lock = threading.Lock()
         self.llm_limiter = UserRateLimiter(settings.bot_user_rate_per_min)
+
+    @property
+    def llm_enabled(self) -> bool:
+        """True when LLM tiers are on, without building the orchestrator."""
+        return self._orchestrator is not None or self.orchestrator_factory is not None
+
+    @property
+    def orchestrator(self) -> Orchestrator | None:
+        if self._orchestrator is None and self.orchestrator_factory is not None:
+            with self._orchestrator_lock:
+                if self._orchestrator is None:
+                    self._orchestrator = self.orchestrator_factory(self)
+        return self._orchestrator
+
+    @orchestrator.setter
+    def orchestrator(self, value: Orchestrator | None) -> None:
+        self._orchestrator = value
 
     # -- the pipeline ------------------------------------------------------------------------
 
@@ -164,7 +186,7 @@ class OpsBot:
             entry = self.registry.scripts[route.script]
             return self.execute_script(incoming, request_id, entry, route.args, decided_by=decided_by)
         ctx = RequestContext(incoming, request_id, route, started)
-        if self.orchestrator is None:
+        if not self.llm_enabled:
             return self._without_llm(ctx)
         return self._over_llm_rate(ctx) or self.orchestrator.answer(ctx)
 
