@@ -22,8 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 QUESTION = "how full are the disks"
 TARGET = 1.25
-EAGER = ("import sys; import bot.orchestrator; from bot.cli import main; "
-         "sys.exit(main(['ask', %r]))" % QUESTION)
+EAGER = f"import sys; import bot.orchestrator; from bot.cli import main; sys.exit(main(['ask', {QUESTION!r}]))"
 
 
 def _env(home: str, key: bool) -> dict[str, str]:
