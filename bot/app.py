@@ -171,9 +171,12 @@ class OpsBot:
         return reply
 
     def _dispatch(self, incoming: Incoming, request_id: str, started: float) -> Reply:
-        remembered = memory_command(self, incoming, request_id)   # remember/forget/recall: 0 tokens
+        remembered = memory_command(self.memory, incoming.text, incoming.user)   # 0 tokens
         if remembered is not None:
-            return remembered
+            action, text = remembered
+            self.ledger.record_decision(request_id, tier="memory", decided_by="command",
+                                        reason=f"memory: {action}")
+            return Reply(text, request_id, tier="memory", decided_by="command")
         route = self.router.route(incoming.text)
         if route.tier == "script":
             decided_by = "command" if route.explicit else "pre-router"
