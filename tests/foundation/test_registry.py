@@ -96,7 +96,9 @@ def test_skill_front_matter_problems(tmp_path):
 
 
 def test_registry_check_command_exit_codes(tmp_path, monkeypatch, capsys):
-    write_script(tmp_path, "demo.echo", ECHO_ARGS)
+    # `registry check` also reads the script's --help: it must agree with the entry (args: repo).
+    usage = 'import sys\nif "--help" in sys.argv:\n    print("usage: demo.echo [--repo REPO]")\n    sys.exit(0)\n'
+    write_script(tmp_path, "demo.echo", usage + ECHO_ARGS)
     write_registry(tmp_path, [{**GOOD, "colour": "red"}])
     monkeypatch.setenv("BOT_REGISTRY", str(tmp_path / "registry"))
     monkeypatch.setenv("BOT_SCRIPTS", str(tmp_path / "scripts"))
