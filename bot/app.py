@@ -24,6 +24,7 @@ from bot.redact import Redactor, secret_values_from_env
 from bot.registry import ArgError, Registry, ScriptEntry, load_registry
 from bot.router import PreRouter, RouteDecision
 from bot.runner import Runner, ScriptResult
+from bot.vocab import DecidedBy, Outcome, Tier
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +69,9 @@ class PendingConfirmation:
 class Reply:
     text: str
     request_id: str
-    tier: str = "none"                 # script | direct | premium | pipeline | none
-    decided_by: str = "pre-router"     # pre-router | orchestrator | command | job
-    outcome: str = "ok"
+    tier: Tier = "none"                # the words are defined in bot/vocab.py
+    decided_by: DecidedBy = "pre-router"
+    outcome: Outcome = "ok"
     script: str | None = None
     models: list[str] = field(default_factory=list)
     input_tokens: int = 0
@@ -228,7 +229,7 @@ class OpsBot:
         return entry.allowed.permits(incoming.user, incoming.channel, incoming.user_groups)
 
     def execute_script(self, incoming: Incoming, request_id: str, entry: ScriptEntry, args: dict[str, Any],
-                       *, decided_by: str, confirmed: bool = False) -> Reply:
+                       *, decided_by: DecidedBy, confirmed: bool = False) -> Reply:
         """Run a script for a requester: ACL, then confirmation for writes, then the runner."""
         if not self.permits(entry, incoming):
             return Reply(f"You are not allowed to run `{entry.name}` here.", request_id, tier="script",
@@ -241,7 +242,8 @@ class OpsBot:
         result = self.runner.run(entry, args, request_id=request_id)
         return self.script_reply(result, entry, request_id, decided_by)
 
-    def script_reply(self, result: ScriptResult, entry: ScriptEntry, request_id: str, decided_by: str) -> Reply:
+    def script_reply(self, result: ScriptResult, entry: ScriptEntry, request_id: str,
+                     decided_by: DecidedBy) -> Reply:
         outcome = {"ok": "ok", "usage": "refused", "timeout": "timeout", "upstream_timeout": "timeout"}.get(
             result.status, "error")
         reply = Reply(result.message(entry), request_id, tier="script", decided_by=decided_by, outcome=outcome,

@@ -20,8 +20,7 @@ from typing import Any
 import sqlite_utils
 
 from bot.process import this_worker, worker_alive
-
-OUTCOMES = ("ok", "error", "refused", "timeout", "awaiting_confirmation", "cancelled")
+from bot.vocab import OUTCOMES
 
 
 def iso(moment: dt.datetime) -> str:

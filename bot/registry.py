@@ -27,8 +27,9 @@ from pydantic import (
     model_validator,
 )
 
+from bot.vocab import SkillTier
+
 ArgType = Literal["string", "int", "float", "bool", "enum", "url", "host", "date"]
-Tier = Literal["direct", "premium", "pipeline"]
 
 _HOST_RE = re.compile(r"^(?=.{1,253}$)(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?$")
 
@@ -400,7 +401,7 @@ def parse_schedule(schedule: str):
 class SkillEntry(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     description: str = Field(min_length=3, max_length=200)
-    tier: Tier = "direct"
+    tier: SkillTier = "direct"
     scripts: list[str] = []
     budget_tokens: int | None = Field(None, gt=0)
     path: Path
