@@ -489,9 +489,6 @@ class Ledger:
         self.db.execute("UPDATE alerts SET status = ?, error = ?, sent_at = ?, next_attempt_at = ? WHERE id = ?",
                         ["failed" if error else "sent", error, None if error else at, retry_at, alert_id])
 
-    def alerts_for(self, job: str) -> list[dict]:
-        return list(self.db["alerts"].rows_where("job = ?", [job], order_by="id"))
-
     def alert(self, alert_id: int) -> dict | None:
         rows = list(self.db["alerts"].rows_where("id = ?", [alert_id]))
         return rows[0] if rows else None

@@ -157,10 +157,6 @@ class Allowed(_Strict):
             return False
         return True
 
-    @property
-    def open(self) -> bool:
-        return not (self.users or self.channels or self.groups)
-
 
 class ScriptEntry(_Strict):
     name: str = Field(pattern=r"^[a-z0-9]+\.[a-z0-9-]+$")
@@ -315,10 +311,6 @@ class ScriptEntry(_Strict):
             "additionalProperties": False,
         }
 
-    def index_line(self) -> str:
-        marker = " [write]" if self.is_write else ""
-        return f"{self.name}{marker}: {self.summary}"
-
 
 BUILT_IN_JOBS = frozenset({"heartbeat"})
 
@@ -434,12 +426,6 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.file}: {self.entry}: {self.field}: {self.message}"
-
-
-class RegistryError(Exception):
-    def __init__(self, problems: list[Problem]):
-        self.problems = problems
-        super().__init__("\n".join(str(p) for p in problems))
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.cli import main
+from bot.prompts import script_line
 from bot.registry import ArgError, ScriptEntry, load_registry
 from tests.foundation.helpers import ECHO_ARGS, write_registry, write_script
 
@@ -144,7 +145,7 @@ def test_tool_schema_and_index_line():
         "properties": {"n": {"type": "integer", "description": "how many"},
                        "mode": {"type": "string", "enum": ["a", "b"]}},
         "required": ["n"], "additionalProperties": False}
-    assert entry.index_line() == "demo.x [write]: demo things"
+    assert script_line(entry) == "demo.x(n) [w]: demo things"   # its line in the orchestrator's index
 
 
 def test_parse_argv_keeps_values_literal():
