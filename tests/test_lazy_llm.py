@@ -12,9 +12,13 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
-from bot.config import PROJECT_ROOT
+from bot.app import OpsBot
+from bot.config import PROJECT_ROOT, Settings
+from bot.wiring import create_bot
 from tests.fakes.anthropic_server import FakeAnthropic
 
 CHILD = """
@@ -49,3 +53,34 @@ def test_script_answer_imports_nothing_of_the_llm_until_a_request_needs_it(
     assert seen["llm_rc"] == 0 and "traffic switches at once" in done.stdout
     assert {"anthropic", "bot.orchestrator"} <= set(seen["after_llm"])
     assert len(fake_anthropic.message_requests) == 1
+
+
+def test_the_orchestrator_is_built_once_when_many_threads_need_it_at_the_same_time(
+        tmp_path: Path, fake_anthropic: FakeAnthropic) -> None:
+    settings = Settings(bot_home=tmp_path / ".bot", anthropic_api_key="test-key",
+                        anthropic_base_url=fake_anthropic.base_url)
+    bot = create_bot(settings, environ={})
+    assert bot.llm_enabled and bot._orchestrator is None       # on, and not built by create_bot
+    real_factory = bot.orchestrator_factory
+    built = []
+
+    def slow_factory(b: OpsBot):
+        built.append(threading.get_ident())
+        time.sleep(0.05)                                        # widen the window a second builder would use
+        return real_factory(b)
+
+    bot.orchestrator_factory = slow_factory
+    start = threading.Barrier(8)
+    seen: list[object] = []
+
+    def need_it() -> None:
+        start.wait()
+        seen.append(bot.orchestrator)
+
+    threads = [threading.Thread(target=need_it) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(5)
+    assert len(built) == 1 and len(seen) == 8
+    assert all(o is seen[0] for o in seen) and type(seen[0]).__name__ == "LLMOrchestrator"
