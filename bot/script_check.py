@@ -134,7 +134,9 @@ def compare(entry: ScriptEntry, flags: list[Flag], script: str) -> list[tuple[st
     declared = {spec.flag for spec in entry.args}
     for flag in flags:
         if flag.flag not in declared:
-            found.append((f"args.{flag.flag[2:]}", f"{script} accepts {flag.flag}, which the entry does not declare"))
+            what = flag.flag if flag.flag.startswith("--") else f"a positional argument {flag.flag!r}"
+            found.append((f"args.{flag.flag.removeprefix('--')}", f"{script} accepts {what}, which the entry "
+                                                                  "does not declare"))
     return found
 
 

@@ -82,7 +82,8 @@ def arg_spec(action: argparse.Action) -> dict[str, Any]:
     else:
         kind = getattr(action.type, "__name__", None) or "str"
         kind = {"int": "int", "float": "float", "Decimal": "float"}.get(kind, "string")  # str, str.upper…: text
-    return {"flag": max(action.option_strings, key=len), "type": kind, "required": bool(action.required),
+    flag = max(action.option_strings, key=len) if action.option_strings else action.dest   # positional: its name
+    return {"flag": flag, "type": kind, "required": bool(action.required),
             "choices": None if action.choices is None else [str(c) for c in action.choices]}
 
 
@@ -94,7 +95,7 @@ class _PrintSpec(argparse.Action):
 
     def __call__(self, parser, namespace, values, option_string=None) -> None:
         skip = {"help", "json", self.dest}
-        flags = [arg_spec(a) for a in parser._actions if a.option_strings and a.dest not in skip]
+        flags = [arg_spec(a) for a in parser._actions if a.dest not in skip]
         sys.stdout.write(json.dumps({"prog": parser.prog, "args": flags}) + "\n")
         raise SystemExit(EXIT_OK)
 

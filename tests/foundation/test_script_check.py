@@ -37,6 +37,7 @@ DISAGREES = """
     script.arg("--limit", type=float)
     script.arg("--state", choices=["ready", "error", "building"])
     script.arg("--colour")
+    script.parser.add_argument("target")
 """
 
 
@@ -99,7 +100,9 @@ def test_registry_check_fails_naming_file_entry_and_argument_when_the_parser_dis
     assert any(line.startswith(f"{where} args.verbose: scripts/demo/deploys has no --verbose") for line in err)
     assert (f"{where} args.colour: scripts/demo/deploys accepts --colour, which the entry does not declare"
             in err)
-    assert err[-1] == "5 problem(s) in the registry"
+    assert (f"{where} args.target: scripts/demo/deploys accepts a positional argument 'target', which the entry "
+            "does not declare") in err
+    assert err[-1] == "6 problem(s) in the registry"
 
 
 def test_registry_check_passes_when_parser_and_entry_agree(cli_env, capsys):
