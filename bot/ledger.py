@@ -20,8 +20,7 @@ from typing import Any
 import sqlite_utils
 
 from bot.process import this_worker, worker_alive
-
-OUTCOMES = ("ok", "error", "refused", "timeout", "awaiting_confirmation", "cancelled")
+from bot.vocab import OUTCOMES
 
 
 def iso(moment: dt.datetime) -> str:
@@ -489,9 +488,6 @@ class Ledger:
         """Sent — or failed, to be tried again from `retry_at`."""
         self.db.execute("UPDATE alerts SET status = ?, error = ?, sent_at = ?, next_attempt_at = ? WHERE id = ?",
                         ["failed" if error else "sent", error, None if error else at, retry_at, alert_id])
-
-    def alerts_for(self, job: str) -> list[dict]:
-        return list(self.db["alerts"].rows_where("job = ?", [job], order_by="id"))
 
     def alert(self, alert_id: int) -> dict | None:
         rows = list(self.db["alerts"].rows_where("id = ?", [alert_id]))
