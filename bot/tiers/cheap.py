@@ -70,6 +70,7 @@ class SubtaskResult:
     output: Any = None
     model: str | None = None           # who produced the output
     error: str | None = None           # the last validation / API problem
+    problems: list[str] = field(default_factory=list)   # every failed attempt's, for the ledger
     responses: list[LLMResponse] = field(default_factory=list)
 
     @property
@@ -193,17 +194,16 @@ class FanOut:
         """Every subtask at once (one thread each); results in task order."""
         def one(task: Task) -> SubtaskResult:
             try:
-                result = self.subtask(task, len(tasks), gate, request_id)
+                return self.subtask(task, len(tasks), gate, request_id)
             except Exception as exc:  # a bug of ours in one subtask must not sink the others
                 log.exception("fan_out subtask %d failed", task.index)
-                result = SubtaskResult(task.index, "failed", error=f"{type(exc).__name__}")
-            if ledger is not None:
-                tier_events.record(ledger, request_id=request_id, kind="subtask", tier="cheap",
-                                   outcome=result.outcome, model=result.model,
-                                   detail=redact(result.error) if result.error else None)
-            return result
+                return SubtaskResult(task.index, "failed", error=type(exc).__name__, problems=[type(exc).__name__])
         with ThreadPoolExecutor(max_workers=len(tasks), thread_name_prefix="fan-out") as pool:
-            return list(pool.map(one, tasks))
+            results = list(pool.map(one, tasks))
+        for result in results if ledger is not None else []:
+            tier_events.record(ledger, request_id=request_id, kind="subtask", tier="cheap", outcome=result.outcome,
+                               model=result.model, detail=redact(" | ".join(result.problems)) or None)
+        return results
 
     def subtask(self, task: Task, total: int, gate: SchemaGate, request_id: str | None) -> SubtaskResult:
         messages: list[dict[str, Any]] = [{"role": "user", "content": (
@@ -238,9 +238,12 @@ class FanOut:
                                "format": {"type": "json_schema", "schema": gate.sent}})
         except LLMError as exc:
             result.error = f"{exc.describe()}"
+            result.problems.append(f"{model}: {result.error}")
             return None
         result.responses.append(response)
         result.output, result.error = gate.problem(response)
+        if result.error:
+            result.problems.append(f"{model}: {result.error}")
         return response
 
     @staticmethod
