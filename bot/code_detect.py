@@ -52,6 +52,7 @@ _KEYWORD = re.compile(
     r"public |private |protected |static |func |package |#include|using |fn |impl |struct |enum |"
     r"interface |export |module |require\(|raise |throw |yield |await |with .+:$|@\w+|"
     r"SELECT |INSERT |UPDATE |DELETE |CREATE |ALTER |DROP )")
+_BLOCK = re.compile(r"^\s*(for|if|while|with|elif|else|try|except|finally|match|case)\b.*:\s*$")   # Python
 _ENDING = re.compile(r"([;{}]|\):|=>|\]\)|\)\)|,\s*//.*)\s*$")
 _CLOSING = re.compile(r"^\s*[}\])]+[;,)]*\s*$")
 _ASSIGN = re.compile(r"^\s*[\w.\[\]\"'>-]+\s*(:?=|\+=|-=|\*=|/=|==|!=|<=|>=)\s*\S")
@@ -113,7 +114,7 @@ def _trace_lines(lines: list[str]) -> tuple[int, int]:
 
 
 def _is_code_line(line: str) -> bool:
-    if _KEYWORD.match(line) or _ENDING.search(line) or _CLOSING.match(line) or _COMMENT.match(line):
+    if _KEYWORD.match(line) or _BLOCK.match(line) or _ENDING.search(line) or _CLOSING.match(line) or _COMMENT.match(line):
         return True
     if _ASSIGN.match(line) and not line.rstrip().endswith((".", "?", "!")):
         return True
