@@ -87,13 +87,15 @@ TOOLS: list[dict[str, Any]] = [
                        "Use for well-defined extraction, summary or triage of separate pieces: one task per "
                        "channel, issue or transcript part. Each task: brief (what to do) and input: text "
                        "([[request]], [[thread]], [[script:name]] insert those verbatim) or {\"script\": "
-                       "name, \"args\": {...}} to run a read script for that task. Not for code or judgment "
+                       "name, \"args\": {...}} to run a read script for that task; part [i, n] gives the task only "
+                       "the i-th of n pieces of its input (split a long transcript). Not for code or judgment "
                        "calls. Returns the outputs; you write the answer.",
         "input_schema": {
             "type": "object",
             "properties": {
                 "tasks": {"type": "array", "maxItems": 8, "items": {
-                    "type": "object", "properties": {"brief": {"type": "string"}, "input": {}},
+                    "type": "object", "properties": {"brief": {"type": "string"}, "input": {},
+                                                     "part": {"type": "array", "items": {"type": "integer"}}},
                     "required": ["brief", "input"]}},
                 "output_schema": {"type": "object", "description": "JSON schema of ONE task's output, "
                                   "\"type\": \"object\" at the root"},

@@ -226,3 +226,38 @@ def test_a_subtask_that_never_validates_is_reported_failed(home: Path, fake_anth
     result = tool_results(fake_anthropic.message_requests[-1])[0]
     assert result.get("is_error") is True and '"ok": false' in result["content"]
     assert compute_stats(bot.ledger, parse_since("1h"))["escalation_rate"] == 1.0
+
+
+FAN_OUT_SKILLS = ("channel-digest", "meeting-action-items", "sentry-triage")
+
+
+@pytest.mark.parametrize("name", FAN_OUT_SKILLS)
+def test_fan_out_skills_carry_a_schema_the_gate_and_the_api_accept(name: str) -> None:
+    from bot.config import PROJECT_ROOT
+    from bot.registry import load_registry
+    from bot.tiers.cheap import SchemaGate
+    from tests.fakes.anthropic_server import _check_output_config
+
+    skill = load_registry(PROJECT_ROOT / "registry", PROJECT_ROOT / "skills", PROJECT_ROOT / "scripts",
+                          check_paths=False).skills[name]
+    body = skill.body()
+    assert "`fan_out`" in body and "## Quality checks" in body
+    schema = json.loads(re.search(r"```json\n(.*?)\n\s*```", body, re.S).group(1))
+    gate = SchemaGate(schema)
+    _check_output_config({"output_config": {"format": {"type": "json_schema", "schema": gate.sent}}})
+
+
+def test_part_gives_each_task_its_piece_of_one_long_input(home: Path, fake_anthropic: FakeAnthropic) -> None:
+    bot = make_bot(home, fake_anthropic)
+    transcript = "\n".join(f"Speaker {i % 3}: line {i}" for i in range(1, 41))
+    tasks = [{"brief": "Extract action items", "input": "[[request]]", "part": [k, 4]} for k in range(1, 5)]
+    Scripted(fake_anthropic, [fan_out_call(tasks), Reply.text("Items.")], lambda body: Reply.text(valid(1)))
+    ask(bot, transcript)
+    inputs = {task_number(r.body): r.messages[0]["content"] for r in fake_anthropic.message_requests
+              if r.model == CHEAP}
+    assert "[part 1 of 4, lines 1-" in inputs[1] and "<input>\n[part 1 of 4" in inputs[1]
+    assert re.search(r"\[part 4 of 4, lines \d+-40\]", inputs[4]) and inputs[4].rstrip().endswith("line 40\n</input>")
+    sizes = [len(inputs[k]) for k in range(1, 5)]
+    assert max(sizes) < 1.5 * min(sizes)                            # near-equal pieces
+    seen = [line for k in range(1, 5) for line in inputs[k].splitlines() if line.startswith("Speaker")]
+    assert seen == transcript.splitlines()                          # every line once, in order

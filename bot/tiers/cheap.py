@@ -61,6 +61,7 @@ class Task:
     text: str = ""             # the input, once resolved
     script: Any = None         # a read ScriptEntry to run for the input, with `args`
     args: dict[str, Any] = field(default_factory=dict)
+    part: tuple[int, int] | None = None   # (i, n): only the i-th of n line-chunks of the input
 
 
 @dataclass
@@ -157,6 +158,7 @@ class FanOut:
                 task.text = request.expand(value)
             else:
                 task.text = json.dumps(value, ensure_ascii=False)
+            task.part = _part(i, item.get("part"))
             tasks.append(task)
         return tasks
 
@@ -182,10 +184,14 @@ class FanOut:
                                                task.args, decided_by="orchestrator")
             body = reply.artifact.content if reply.artifact is not None else reply.text
             task.text = body if reply.outcome == "ok" else f"[script {task.script.name} failed: {reply.text}]"
+            task.script = None
         with_scripts = [t for t in tasks if t.script is not None]
         if with_scripts:
             with ThreadPoolExecutor(max_workers=len(with_scripts), thread_name_prefix="fan-out-script") as pool:
                 list(pool.map(fetch, with_scripts))
+        for task in tasks:
+            if task.part is not None:
+                task.text = chunk(task.text, *task.part)
 
     # -- the subtasks -----------------------------------------------------------------------------
 
@@ -251,6 +257,29 @@ class FanOut:
         result.outcome = outcome
         result.model = response.model if response is not None else None
         return result
+
+
+def _part(i: int, raw: Any) -> tuple[int, int] | None:
+    if raw is None:
+        return None
+    if (not isinstance(raw, list) or len(raw) != 2 or not all(isinstance(x, int) for x in raw)
+            or not 1 <= raw[0] <= raw[1] <= MAX_TASKS):
+        raise FanOutError(f'task {i}: "part" is [i, n] with 1 ≤ i ≤ n ≤ {MAX_TASKS}: the i-th of n pieces of the input.')
+    return raw[0], raw[1]
+
+
+def chunk(text: str, i: int, n: int) -> str:
+    """The i-th (1-based) of n pieces of `text`, cut at line ends into near-equal sizes, with a header."""
+    lines = text.splitlines()
+    size, bounds, at = len(text) / n, [0], 0
+    for k, line in enumerate(lines):
+        at += len(line) + 1
+        if len(bounds) < n and at >= size * len(bounds):
+            bounds.append(k + 1)
+    bounds += [len(lines)] * (n + 1 - len(bounds))
+    if bounds[i - 1] >= bounds[i]:
+        return f"[part {i} of {n}: empty]"
+    return f"[part {i} of {n}, lines {bounds[i - 1] + 1}-{bounds[i]}]\n" + "\n".join(lines[bounds[i - 1]:bounds[i]])
 
 
 def render(results: list[SubtaskResult]) -> str:
