@@ -110,7 +110,7 @@ def test_bot_stats_shows_the_cheap_tier_escalation_and_reject_rates(home: Path, 
     stats = json.loads(capsys.readouterr().out)
     assert stats["escalation_rate"] == 0.5 and stats["reject_rate"] == 1.0 and stats["cheap"]["subtasks"] == 2
 
-    from bot.ops_commands import OpsCommands   # the same figures in Slack's /ops stats
+    from bot.ops_commands import OpsCommands  # the same figures in Slack's /ops stats
 
     text = OpsCommands(bot).stats_text("24h")
     assert "cheap tier: 2 fan_out subtasks" in text and "escalation rate 50.0%" in text
