@@ -261,3 +261,16 @@ def test_part_gives_each_task_its_piece_of_one_long_input(home: Path, fake_anthr
     assert max(sizes) < 1.5 * min(sizes)                            # near-equal pieces
     seen = [line for k in range(1, 5) for line in inputs[k].splitlines() if line.startswith("Speaker")]
     assert seen == transcript.splitlines()                          # every line once, in order
+
+
+def test_a_cheap_model_api_error_is_retried_then_escalated(home: Path, fake_anthropic: FakeAnthropic) -> None:
+    from tests.fakes.anthropic_server import Failure
+
+    bot = make_bot(home, fake_anthropic)
+    Scripted(fake_anthropic, [fan_out_call(channels(2)), Reply.text("ok")],
+             lambda body: Failure(400, message="bad schema") if task_number(body) == 1 else Reply.text(valid(2)))
+    reply = ask(bot, "summarise #1 #2")
+    events = tier_events.events_for(bot.ledger, reply.request_id)
+    assert [(e["outcome"], e["model"]) for e in events] == [("escalated", MID), ("ok", CHEAP)]
+    assert events[0]["detail"].count("rejected the request (400)") == 2
+    assert reply.outcome == "ok" and bot.ledger.decisions_for(reply.request_id)[0]["tier"] == "cheap"

@@ -185,6 +185,7 @@ class FanOut:
             body = reply.artifact.content if reply.artifact is not None else reply.text
             task.text = body if reply.outcome == "ok" else f"[script {task.script.name} failed: {reply.text}]"
             task.script = None
+            _close_thread_connection(request.bot.ledger)
         with_scripts = [t for t in tasks if t.script is not None]
         if with_scripts:
             with ThreadPoolExecutor(max_workers=len(with_scripts), thread_name_prefix="fan-out-script") as pool:
@@ -204,6 +205,8 @@ class FanOut:
             except Exception as exc:  # a bug of ours in one subtask must not sink the others
                 log.exception("fan_out subtask %d failed", task.index)
                 return SubtaskResult(task.index, "failed", error=type(exc).__name__, problems=[type(exc).__name__])
+            finally:
+                _close_thread_connection(self.llm.ledger)
         with ThreadPoolExecutor(max_workers=len(tasks), thread_name_prefix="fan-out") as pool:
             results = list(pool.map(one, tasks))
         for result in results if ledger is not None else []:
@@ -257,6 +260,12 @@ class FanOut:
         result.outcome = outcome
         result.model = response.model if response is not None else None
         return result
+
+
+def _close_thread_connection(ledger: Any) -> None:
+    """A pool thread's own ledger connection (the ledger keeps one per thread) ends with the thread."""
+    if ledger is not None:
+        ledger.close()
 
 
 def _part(i: int, raw: Any) -> tuple[int, int] | None:
