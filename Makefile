@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/router.py
 	$(BIN)/python bench/context.py
 	$(BIN)/python bench/cost.py
+	$(BIN)/python bench/fanout.py
 	$(BIN)/python bench/scheduler.py
 	$(BIN)/python bench/slack_load.py
 	$(BIN)/python bench/startup.py

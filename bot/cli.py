@@ -147,11 +147,13 @@ def cmd_stats(args, settings: Settings, console: Console) -> int:
     if args.json:
         print(json.dumps(stats, indent=2))
         return EXIT_OK
-    from bot.render import model_table, stats_table
+    from bot.render import model_table, quality_lines, stats_table
 
     console.print(stats_table(stats))
     if stats["by_model"]:
         console.print(model_table(stats))
+    for line in quality_lines(stats):
+        console.print(line)
     return EXIT_OK
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import sqlite_utils
 
+from bot import tier_events
 from bot.process import this_worker, worker_alive
 from bot.vocab import OUTCOMES
 
@@ -115,7 +116,8 @@ def _v5_request_worker(db: sqlite_utils.Database) -> None:
 
 # Append-only: a new schema change is a new function at the end.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2_jobs, _v3_job_script_process,
-                                                             _v4_alert_retry, _v5_request_worker]
+                                                             _v4_alert_retry, _v5_request_worker,
+                                                             tier_events.migrate]
 
 
 def _ensure_job(db: sqlite_utils.Database, name: str, at: str) -> None:

@@ -396,6 +396,7 @@ class SkillEntry(_Strict):
     tier: SkillTier = "direct"
     scripts: list[str] = []
     budget_tokens: int | None = Field(None, gt=0)
+    review: bool = False    # pipeline: the mid model builds stage 2, the premium model reviews it
     path: Path
 
     def body(self) -> str:
