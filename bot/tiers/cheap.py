@@ -67,7 +67,7 @@ class Task:
 @dataclass
 class SubtaskResult:
     index: int
-    outcome: str                       # ok | retried | escalated | failed
+    status: str                        # ok | retried | escalated | failed
     output: Any = None
     model: str | None = None           # who produced the output
     error: str | None = None           # the last validation / API problem
@@ -76,7 +76,7 @@ class SubtaskResult:
 
     @property
     def ok(self) -> bool:
-        return self.outcome != "failed"
+        return self.status != "failed"
 
 
 class SchemaGate:
@@ -136,7 +136,7 @@ class FanOut:
         for result in results:
             for response in result.responses:
                 request.meter.add(response)
-        escalated = sum(r.outcome in ("escalated", "failed") for r in results)
+        escalated = sum(r.status in ("escalated", "failed") for r in results)
         if escalated:
             request.meter.note(f"fan_out: {escalated} of {len(results)} subtask(s) escalated to {self.mid_model}.")
         return render(results), all(not r.ok for r in results)
@@ -210,7 +210,7 @@ class FanOut:
         with ThreadPoolExecutor(max_workers=len(tasks), thread_name_prefix="fan-out") as pool:
             results = list(pool.map(one, tasks))
         for result in results if ledger is not None else []:
-            tier_events.record(ledger, request_id=request_id, kind="subtask", tier="cheap", outcome=result.outcome,
+            tier_events.record(ledger, request_id=request_id, kind="subtask", tier="cheap", outcome=result.status,
                                model=result.model, detail=redact(" | ".join(result.problems)) or None)
         return results
 
@@ -256,8 +256,8 @@ class FanOut:
         return response
 
     @staticmethod
-    def _done(result: SubtaskResult, outcome: str, response: LLMResponse | None) -> SubtaskResult:
-        result.outcome = outcome
+    def _done(result: SubtaskResult, status: str, response: LLMResponse | None) -> SubtaskResult:
+        result.status = status
         result.model = response.model if response is not None else None
         return result
 
@@ -298,8 +298,8 @@ def render(results: list[SubtaskResult]) -> str:
         row: dict[str, Any] = {"task": r.index, "ok": r.ok}
         if r.ok:
             row["output"] = r.output
-            if r.outcome != "ok":
-                row["via"] = r.outcome
+            if r.status != "ok":
+                row["via"] = r.status
         else:
             row["error"] = r.error
         rows.append(row)
