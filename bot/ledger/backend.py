@@ -15,6 +15,10 @@ if TYPE_CHECKING:
 URL_SCHEMES = ("postgresql://", "postgres://")
 
 
+class LedgerError(Exception):
+    """The ledger's database cannot be used (unreachable, refused); the message is one line, no password."""
+
+
 def is_database_url(target: object) -> bool:
     return isinstance(target, str) and target.startswith(URL_SCHEMES)
 
@@ -25,7 +29,7 @@ def open_backend(target: Path | str) -> SqliteBackend | PostgresBackend:
 
         return PostgresBackend(str(target))
     if isinstance(target, str) and "://" in target:
-        raise ValueError(f"BOT_DATABASE_URL: unsupported database URL scheme {target.split('://')[0]!r} "
+        raise LedgerError(f"BOT_DATABASE_URL: unsupported database URL scheme {target.split('://')[0]!r} "
                          "(expected postgresql://…)")
     from bot.ledger.sqlite import SqliteBackend
 

@@ -44,6 +44,11 @@ class Ledger(RequestsMixin, JobsMixin, NotesMixin):
         with self.backend.transaction() as db:
             yield db
 
+    @property
+    def shared(self) -> bool:
+        """A database server that replicas on other machines share (not a file on this one)."""
+        return self.backend.path is None
+
     def migrate(self) -> int:
         return run_migrations(self.backend)
 

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from psycopg.pq import TransactionStatus
 
+from bot.ledger.backend import LedgerError
 from bot.ledger.dialect import POSTGRESQL, quote
 
 WRITE_LOCK = 0x6F7073626F74        # "opsbot": the advisory lock every ledger write transaction takes
@@ -74,7 +75,11 @@ class PgDatabase:
         with self._lock:
             if self._idle:
                 return self._idle.pop()
-        return psycopg.connect(self.url, autocommit=True, connect_timeout=10, application_name="opsbot")
+        try:
+            return psycopg.connect(self.url, autocommit=True, connect_timeout=10, application_name="opsbot")
+        except psycopg.OperationalError as exc:
+            reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            raise LedgerError(f"ledger database {safe_url(self.url)} unreachable: {reason}") from None
 
     def _give(self, conn: psycopg.Connection) -> None:
         if not conn.closed and conn.info.transaction_status == TransactionStatus.IDLE:
@@ -132,6 +137,10 @@ class PgDatabase:
             cursor = conn.execute(self.dialect.sql(sql), list(params or []))
             rows = cursor.fetchall() if cursor.description else []
             return Rows(rows, cursor.rowcount, cursor.description)
+
+    def executemany(self, sql: str, params: Iterable[Iterable[Any]]) -> None:
+        with self._conn() as conn, conn.cursor() as cursor:
+            cursor.executemany(self.dialect.sql(sql), [list(p) for p in params])
 
     def query(self, sql: str, params: Iterable[Any] | None = None) -> Iterator[dict[str, Any]]:
         result = self.execute(sql, params)
