@@ -25,7 +25,7 @@ def is_database_url(target: object) -> bool:
 
 def open_backend(target: Path | str) -> SqliteBackend | PostgresBackend:
     if is_database_url(target):
-        from bot.ledger.postgres import PostgresBackend     # psycopg only where PostgreSQL is used
+        from bot.ledger.postgres import PostgresBackend  # psycopg only where PostgreSQL is used
 
         return PostgresBackend(str(target))
     if isinstance(target, str) and "://" in target:

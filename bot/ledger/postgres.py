@@ -78,7 +78,8 @@ class PgDatabase:
         try:
             return psycopg.connect(self.url, autocommit=True, connect_timeout=10, application_name="opsbot")
         except psycopg.OperationalError as exc:
-            reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+            reason = lines[0] if lines else type(exc).__name__
             raise LedgerError(f"ledger database {safe_url(self.url)} unreachable: {reason}") from None
 
     def _give(self, conn: psycopg.Connection) -> None:
