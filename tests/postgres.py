@@ -44,7 +44,9 @@ def free_port() -> int:
 class PostgresServer:
     def __init__(self, bindir: Path):
         self.bindir = bindir
-        self.root = Path(tempfile.mkdtemp(prefix="opsbot-pg-"))
+        # As root the server runs as `postgres`, which must reach the folder: /tmp, whatever TMPDIR says.
+        parent = "/tmp" if os.geteuid() == 0 and os.path.isdir("/tmp") else None
+        self.root = Path(tempfile.mkdtemp(prefix="opsbot-pg-", dir=parent))
         self.data = self.root / "data"
         self.log = self.root / "server.log"
         self.port = free_port()
@@ -55,7 +57,8 @@ class PostgresServer:
             self.as_user = ["runuser", "-u", "postgres", "--"]
 
     def _run(self, *argv: str) -> None:
-        done = subprocess.run([*self.as_user, *argv], capture_output=True, text=True, timeout=60)  # noqa: S603
+        done = subprocess.run([*self.as_user, *argv], capture_output=True, text=True, timeout=60,  # noqa: S603
+                              cwd=self.root)
         if done.returncode != 0:
             log = self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
             raise RuntimeError(f"{' '.join(argv[:2])} failed ({done.returncode}): {done.stderr.strip()}\n{log}")

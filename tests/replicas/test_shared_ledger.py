@@ -106,3 +106,21 @@ def test_ledger_migrate_and_bad_urls_say_what_is_wrong_in_one_line(tmp_path, pg_
     assert "hunter2secret" not in unreachable.stderr and "Traceback" not in unreachable.stderr
     bad = run_bot(tmp_path / "x", "sqlite:///x.db", "stats")
     assert bad.returncode == 2 and "BOT_DATABASE_URL" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_the_heartbeat_triages_notes_in_the_shared_database(tmp_path, pg_url):
+    import datetime as dt
+
+    from bot.heartbeat import check_memory
+
+    (tmp_path / "registry").mkdir()
+    settings = Settings(bot_home=tmp_path / "home", bot_registry=tmp_path / "registry",
+                        bot_scripts=tmp_path / "scripts", bot_skills=PROJECT_ROOT / "skills", bot_database_url=pg_url)
+    bot = OpsBot(settings, environ={})
+    assert check_memory(bot.memory, dt.datetime.now(dt.UTC), dt.timedelta(days=30)).detail == "no notes yet"
+    bot.handle(Incoming("remember that the deploy window is Tuesday 10:00 to 12:00 UTC", user="U1"))
+    bot.handle(Incoming("remember that the deploy window is Tuesday 10:00 till 12:00 UTC", user="U1"))
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=40)
+    check = check_memory(bot.memory, later, dt.timedelta(days=30))
+    assert check.status == "warn" and check.data["notes"] == 2 and len(check.data["stale"]) == 2
+    assert len(check.data["duplicates"]) == 1
