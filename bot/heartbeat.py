@@ -26,7 +26,7 @@ from typing import Any
 from bot.config import Settings
 from bot.job_spec import cut
 from bot.ledger import Ledger, iso
-from bot.memory import split_note
+from bot.memory import MemoryStore, split_note
 from bot.redact import Redactor
 from bot.stats import compute_stats
 
@@ -216,7 +216,7 @@ def check_ledger(ledger: Ledger, now: dt.datetime) -> Check:
             ledger.set_state("heartbeat.ledger_probe", iso(now), iso(now))
     except Exception as exc:
         return Check("ledger", "fail", f"not writable: {exc}", key="readonly")
-    size = sum(p.stat().st_size for p in (ledger.path, Path(f"{ledger.path}-wal")) if p.exists())
+    size = ledger.size_bytes()
     status = "warn" if size > LEDGER_WARN_BYTES else "ok"
     return Check("ledger", status, f"writable, {_bytes(size)}", key="big" if status == "warn" else "",
                  data={"bytes": size})
@@ -341,27 +341,38 @@ def _normalised(text: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"[^\w\s]", " ", text.lower())).strip()
 
 
-def check_memory(memory_dir: Path, now: dt.datetime, stale_after: dt.timedelta) -> Check:
-    """Triage of memory notes (*.md under BOT_HOME/memory): count, size, stale, near-duplicates."""
-    memory_dir = Path(memory_dir)
-    notes = sorted(memory_dir.rglob("*.md")) if memory_dir.is_dir() else []
-    if not notes:
-        return Check("memory", "ok", "no notes yet")
+def check_memory(memory: Path | MemoryStore, now: dt.datetime, stale_after: dt.timedelta) -> Check:
+    """Triage of memory notes (*.md under BOT_HOME/memory, or the notes table of a shared ledger): count,
+    size, stale, near-duplicates."""
+    cutoff = (now - stale_after).timestamp()
     size = 0
     stale: list[str] = []
     texts: list[tuple[str, str]] = []
-    cutoff = (now - stale_after).timestamp()
-    for note in notes:
-        stat = note.stat()
-        size += stat.st_size
-        rel = str(note.relative_to(memory_dir))
-        if stat.st_mtime < cutoff:
-            stale.append(rel)
-        if len(texts) < MAX_NOTES_COMPARED:
-            try:
-                texts.append((rel, _normalised(split_note(note.read_text(errors="replace"))[1][:5000])))
-            except OSError:
-                continue
+    if isinstance(memory, MemoryStore):        # notes in the database: created_at stands for the mtime
+        notes = memory.notes()
+        for note in notes:
+            size += len(note.body.encode())
+            created = dt.datetime.fromisoformat(note.created_at) if note.created_at else now
+            if created.timestamp() < cutoff:
+                stale.append(note.name)
+            if len(texts) < MAX_NOTES_COMPARED:
+                texts.append((note.name, _normalised(note.body[:5000])))
+    else:
+        memory_dir = Path(memory)
+        notes = sorted(memory_dir.rglob("*.md")) if memory_dir.is_dir() else []
+        for path in notes:
+            stat = path.stat()
+            size += stat.st_size
+            rel = str(path.relative_to(memory_dir))
+            if stat.st_mtime < cutoff:
+                stale.append(rel)
+            if len(texts) < MAX_NOTES_COMPARED:
+                try:
+                    texts.append((rel, _normalised(split_note(path.read_text(errors="replace"))[1][:5000])))
+                except OSError:
+                    continue
+    if not notes:
+        return Check("memory", "ok", "no notes yet")
     duplicates = []
     for i, (name_a, a) in enumerate(texts):
         for name_b, b in texts[i + 1:]:

@@ -250,7 +250,7 @@ class JobService:
         if spec is None:
             return
         try:
-            self.runner.run(spec, trigger="schedule")
+            self.runner.run(spec, trigger="schedule", lease=LEASE_NAME)   # fenced: refused once the lease is lost
         except Exception:  # pragma: no cover - run() records its own failures; this is the last net
             log.exception("job %s: scheduler wrapper failed", name)
 
@@ -286,8 +286,8 @@ class JobService:
                 ledger, now, dt.timedelta(minutes=settings.bot_stuck_request_minutes))),
             ("tiers", lambda: check_tiers(ledger, now)),
             ("spend", lambda: check_spend(ledger, settings.bot_daily_budget_usd, now)),
-            ("memory", lambda: check_memory(settings.memory_dir, now,
-                                            dt.timedelta(days=settings.bot_memory_stale_days))),
+            ("memory", lambda: check_memory(self.bot.memory if self.bot.memory.ledger else settings.memory_dir,
+                                            now, dt.timedelta(days=settings.bot_memory_stale_days))),
         ]
 
     def health_report(self, now: dt.datetime | None = None) -> Report:

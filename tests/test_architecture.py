@@ -4,7 +4,8 @@ What counts as an import edge A → B (B a module inside bot/):
 - `import bot.b`, `from bot.b import x`, `from bot import b` and relative forms, at module level AND
   inside functions: a function-level import hides a circle from Python's import machinery but not
   from the reader, who still has to hold both modules in mind to follow either;
-- importing `bot.pkg.mod` also runs `bot/pkg/__init__.py`, so A → bot.pkg too;
+- importing `bot.pkg.mod` also runs `bot/pkg/__init__.py`, so A → bot.pkg too — unless A is itself
+  inside bot.pkg: its own package is already initialised by the time A runs;
 - NOT imports under `if TYPE_CHECKING:`: they never run and exist only for annotations.
 A circle is a strongly connected component of more than one module.
 """
@@ -24,7 +25,6 @@ MAX_LINES = 450
 # Still outstanding; the lead removes these after the planned moves (issue 12). Listed by name so that
 # a new oversized module fails at once, and one that is brought under the limit fails as XPASS (strict).
 OUTSTANDING_OVERSIZED: dict[str, str] = {
-    "bot.ledger": "ledger becomes a package with its migrations moved out (i14pg, lead)",
     "bot.registry": "registry to be split by concept (lead's module splits)",
     "bot.scheduler": "jobs move into the bot/jobs/ package (lead)",
     "bot.slack.app": "confirmations move to bot/confirmations.py and SlackBot is renamed/split (lead)",
@@ -80,8 +80,9 @@ def import_graph() -> dict[str, set[str]]:
                     anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
                     base = ".".join([*anchor, base] if base else anchor)
                 targets = [base] + [f"{base}.{alias.name}" for alias in node.names]
+            own_packages = _with_parents(name, known) - {name}
             for target in targets:
-                graph[name] |= _with_parents(target, known)
+                graph[name] |= _with_parents(target, known) - own_packages
         graph[name].discard(name)
         graph[name].discard("bot")
     return graph
@@ -129,7 +130,8 @@ def test_graph_sees_function_level_imports_and_skips_type_checking_ones() -> Non
     graph = import_graph()
     assert "bot.wiring" in graph["bot.cli"]                   # imported inside a function
     assert "bot.slack.app" not in graph["bot.slack.commands"]  # only under TYPE_CHECKING
-    assert "bot.slack" in graph["bot.slack.server"]           # the package's __init__ runs too
+    assert "bot.ledger" in graph["bot.ledger_cli"]            # the package's __init__ runs too …
+    assert "bot.ledger" not in graph["bot.ledger.sql"]        # … except for its own modules
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [frozenset("abc")]
     assert cycles({"a": {"b"}, "b": set()}) == []
 

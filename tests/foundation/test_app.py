@@ -21,8 +21,10 @@ print("done:", " ".join(sys.argv[1:]))
 """
 
 
-@pytest.fixture
-def bot(tmp_path):
+@pytest.fixture(params=["sqlite", "postgresql"])
+def bot(request, tmp_path):
+    """The pipeline on a SQLite ledger, then on a real PostgreSQL (tests/postgres.py)."""
+    url = request.getfixturevalue("pg_url") if request.param == "postgresql" else None
     write_script(tmp_path, "demo.status", "print('all systems go')\n")
     write_script(tmp_path, "demo.write", COUNTER)
     write_script(tmp_path, "demo.boom", "raise SystemExit(4)\n")
@@ -38,7 +40,8 @@ def bot(tmp_path):
          "examples": ["finance only numbers"], "allowed": {"users": ["UFIN"], "channels": ["CFIN"]}},
     ])
     settings = load_settings(bot_home=tmp_path / "home", bot_registry=tmp_path / "registry",
-                             bot_scripts=tmp_path / "scripts", bot_skills=tmp_path / "skills")
+                             bot_scripts=tmp_path / "scripts", bot_skills=tmp_path / "skills",
+                             bot_database_url=url)
     home = tmp_path / "home"
     home.mkdir()
     return OpsBot(settings, environ={"PATH": os.environ["PATH"], "HOME": str(home)})
