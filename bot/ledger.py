@@ -19,6 +19,7 @@ from typing import Any
 
 import sqlite_utils
 
+from bot import metrics
 from bot.process import this_worker, worker_alive
 
 OUTCOMES = ("ok", "error", "refused", "timeout", "awaiting_confirmation", "cancelled")
@@ -194,6 +195,7 @@ class Ledger:
             "outcome": outcome, "error": error, "answered_at": now_iso(), "latency_ms": latency_ms,
             **({"reply_ts": reply_ts} if reply_ts else {}),
         })
+        metrics.request_finished(self, request_id, outcome)
 
     def close_orphaned_requests(self) -> list[dict]:
         """Requests left without an outcome by a process that no longer runs (killed, crashed, restarted):
@@ -206,6 +208,7 @@ class Ledger:
             self.db.execute("UPDATE requests SET outcome = 'error', answered_at = ?, "
                             "error = 'interrupted: the bot stopped before answering' "
                             "WHERE id = ? AND outcome IS NULL", [now_iso(), row["id"]])
+        metrics.requests_closed(self, [row["id"] for row in orphans], "error")
         return orphans
 
     def set_reply_ts(self, request_id: str, reply_ts: str) -> None:
@@ -258,13 +261,16 @@ class Ledger:
                         output_tokens: int = 0, cache_read_tokens: int = 0, cache_write_tokens: int = 0,
                         cost_usd: float = 0.0, latency_ms: float = 0.0, stop_reason: str | None = None,
                         error: str | None = None, job_run_id: int | None = None) -> int:
-        return self.db["llm_calls"].insert({
+        row_id = self.db["llm_calls"].insert({
             "request_id": request_id, "job_run_id": job_run_id, "purpose": purpose, "model": model,
             "input_tokens": input_tokens, "output_tokens": output_tokens,
             "cache_read_tokens": cache_read_tokens, "cache_write_tokens": cache_write_tokens,
             "cost_usd": cost_usd, "latency_ms": latency_ms, "stop_reason": stop_reason, "error": error,
             "created_at": now_iso(),
         }).last_pk
+        metrics.llm_call(model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd,
+                         latency_ms, error)
+        return row_id
 
     def llm_calls_for(self, request_id: str) -> list[dict]:
         return list(self.db["llm_calls"].rows_where("request_id = ?", [request_id], order_by="id"))
@@ -272,12 +278,14 @@ class Ledger:
     def record_script_run(self, *, script: str, args: dict, exit_code: int | None, status: str,
                           duration_ms: float, output_bytes: int, truncated: bool, error: str | None = None,
                           request_id: str | None = None, job_run_id: int | None = None) -> int:
-        return self.db["script_runs"].insert({
+        row_id = self.db["script_runs"].insert({
             "request_id": request_id, "job_run_id": job_run_id, "script": script,
             "args": json.dumps(args, default=str), "exit_code": exit_code, "status": status,
             "duration_ms": duration_ms, "output_bytes": output_bytes, "truncated": int(truncated),
             "error": error, "created_at": now_iso(),
         }).last_pk
+        metrics.script_run(script, exit_code, status)
+        return row_id
 
     def spend_since(self, since: dt.datetime) -> float:
         row = self.db.execute("SELECT COALESCE(SUM(cost_usd), 0) FROM llm_calls WHERE created_at >= ?",
@@ -323,6 +331,7 @@ class Ledger:
             for request_id in ids:
                 db.execute("UPDATE requests SET outcome = 'cancelled', error = 'confirmation expired' "
                            "WHERE id = ?", [request_id])
+        metrics.requests_closed(self, ids, "cancelled")
         return len(ids)
 
     # -- exactly once ------------------------------------------------------------------------
@@ -436,7 +445,8 @@ class Ledger:
                         "INSERT OR IGNORE INTO alerts (job, disabled_at, channel, text, status, created_at) "
                         "VALUES (?, ?, ?, ?, 'pending', ?)", [job, finished_at, channel, text, finished_at])
                     alert_id = cursor.lastrowid if cursor.rowcount == 1 else None
-            return {"job": job, "consecutive_failures": failures, "disabled": disabled, "alert_id": alert_id}
+        metrics.job_run(job, status, disabled)
+        return {"job": job, "consecutive_failures": failures, "disabled": disabled, "alert_id": alert_id}
 
     def interrupt_job_run(self, run_id: int, *, reason: str, at: str) -> bool:
         """Mark a run whose process is gone as interrupted (not a failure); its request is cancelled."""
@@ -451,7 +461,8 @@ class Ledger:
             if row[1]:
                 db.execute("UPDATE requests SET outcome = 'cancelled', error = ?, answered_at = ? "
                            "WHERE id = ? AND outcome IS NULL", [reason, at, row[1]])
-            return True
+        metrics.job_run(row[0], "interrupted")
+        return True
 
     def running_job_runs(self) -> list[dict]:
         return list(self.db["job_runs"].rows_where("status = 'running'", order_by="id"))
