@@ -47,6 +47,10 @@ def cmd_serve(args, settings: Settings, console: Console) -> int:
         from bot.scheduler import start_scheduler
 
         scheduler = start_scheduler(bot, settings)
+        if settings.bot_metrics_port is not None:
+            from bot.metrics import watch_scheduler
+
+            watch_scheduler(scheduler)
     try:
         return repl(bot, console, jobs=scheduler.service if scheduler is not None else None)
     finally:

@@ -25,6 +25,7 @@ TOKEN_KINDS = ("input", "output", "cache_read", "cache_write")
 JOB_FAILURES = ("error", "timeout")
 
 _m: dict[str, Any] | None = None      # the metric objects, once enabled
+_scheduler: Any = None                 # this process's scheduler handle (is_leader), if it runs one
 
 
 def enable() -> None:
@@ -56,6 +57,12 @@ def enable() -> None:
 
 def enabled() -> bool:
     return _m is not None
+
+
+def watch_scheduler(handle: Any) -> None:
+    """Report whether this process holds the scheduler lease (opsbot_scheduler_leader)."""
+    global _scheduler
+    _scheduler = handle
 
 
 def _safe(record):
@@ -164,8 +171,13 @@ class _Exposition:
         self.parts = [REGISTRY, LedgerCollector(ledger)]
 
     def collect(self):
+        from prometheus_client.core import GaugeMetricFamily
+
         for part in self.parts:
             yield from part.collect()
+        leader = bool(_scheduler is not None and _scheduler.is_leader)
+        yield GaugeMetricFamily("opsbot_scheduler_leader", "1 if this process holds the scheduler lease and runs "
+                                "the jobs (sum over replicas: 1)", value=int(leader))
 
 
 def exposition(ledger: Any, accept: str | None = None) -> tuple[str, bytes]:

@@ -180,6 +180,7 @@ def serve_slack(settings: Settings, *, http: bool = False, port: int = 3000, sch
                 host: str = "0.0.0.0", stop: threading.Event | None = None) -> int:
     slackbot = build_slackbot(settings, http=http)
     handle, slackbot.jobs = _jobs(slackbot, settings, scheduler)
+    metrics.watch_scheduler(handle)
     slackbot.start()
     slackbot.enqueue(apologise_for_interrupted, slackbot)   # off start-up: Slack may rate-limit the posts
     metrics_server = metrics.serve_port(settings.bot_metrics_port, slackbot.bot.ledger) \

@@ -195,7 +195,7 @@ def test_socket_mode_serves_metrics_on_the_metrics_port(root, fake_slack: FakeSl
     monkeypatch.setenv("HOME", str(root / "home"))
     port = free_port()
     settings = demo_settings(root, slack_bot_token=fake_slack.bot_token, slack_app_token=fake_slack.app_token,
-                             slack_api_url=fake_slack.api_url, bot_scheduler=False, bot_metrics_port=port)
+                             slack_api_url=fake_slack.api_url, bot_metrics_port=port)
     stop = threading.Event()
     thread = threading.Thread(target=serve_slack, args=(settings,), kwargs={"stop": stop}, daemon=True)
     thread.start()
@@ -210,6 +210,7 @@ def test_socket_mode_serves_metrics_on_the_metrics_port(root, fake_slack: FakeSl
                              > value(before, "opsbot_requests_total", tier="script", outcome="ok"))
         assert value(after, "opsbot_slack_ack_seconds_count", mode="socket") > \
             value(before, "opsbot_slack_ack_seconds_count", mode="socket")
+        assert value(after, "opsbot_scheduler_leader") == 1        # the only process: it holds the lease
     finally:
         stop.set()
         thread.join(10)
