@@ -347,7 +347,7 @@ def main() -> int:
             database_url = None
             if not opts.sqlite:
                 try:
-                    pg = TempPostgres(fast=False).start()
+                    pg = TempPostgres(fast=False, settings=("max_connections=400",)).start()
                 except PostgresUnavailable as exc:
                     print(f"bench/replicas.py: cannot start PostgreSQL: {exc}")
                     return 2
