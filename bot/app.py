@@ -13,6 +13,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from bot.config import Settings
 from bot.ledger import Ledger, new_id
@@ -116,14 +117,16 @@ class OpsBot:
         self.settings = settings
         self.registry = registry or load_registry(settings.bot_registry, settings.bot_skills,
                                                   settings.bot_scripts)
-        self.ledger = ledger or Ledger(settings.ledger_path)
+        self.ledger = ledger or Ledger(settings.ledger_target)
         self.redactor = Redactor(secret_values_from_env(environ))
         for name in ("slack_bot_token", "slack_app_token", "slack_signing_secret", "anthropic_api_key"):
             self.redactor.add(settings.secret(name))
+        self.redactor.add(urlsplit(settings.secret("bot_database_url") or "").password)
         self.runner = Runner(self.registry, self.ledger, output_cap=settings.bot_output_cap_bytes,
                              environ=environ, redactor=self.redactor)
         self.router = PreRouter(self.registry)
-        self.memory = MemoryStore(settings.memory_dir, redactor=self.redactor)
+        self.memory = MemoryStore(settings.memory_dir, redactor=self.redactor,
+                                  ledger=self.ledger if self.ledger.shared else None)
         self.orchestrator = orchestrator
         self.llm_limiter = UserRateLimiter(settings.bot_user_rate_per_min)
 

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.ledger.backend import LedgerError
 from bot.logs import setup_logging
 from bot.registry import ArgError, load_registry
 
@@ -150,7 +151,7 @@ def cmd_stats(args, settings: Settings, console: Console) -> int:
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
-    stats = compute_stats(Ledger(settings.ledger_path), since)
+    stats = compute_stats(Ledger(settings.ledger_target), since)
     if args.json:
         print(json.dumps(stats, indent=2))
         return EXIT_OK
@@ -218,10 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extensions():
     """Subcommands that live beside their feature: each module has `add_commands(subparsers)`."""
-    from bot import jobs_cli
+    from bot import jobs_cli, ledger_cli
     from bot.slack import cli as slack_cli
 
-    return [jobs_cli.add_commands, slack_cli.add_commands]
+    return [jobs_cli.add_commands, slack_cli.add_commands, ledger_cli.add_commands]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -239,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"bot: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except LedgerError as exc:
+        print(f"bot: {exc}", file=sys.stderr)
+        return EXIT_FAIL
     except ArgError as exc:
         print(f"bot: {exc}", file=sys.stderr)
         if exc.usage:

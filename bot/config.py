@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     bot_skills: Path = Field(PROJECT_ROOT / "skills", description="Skills directory")
     bot_scripts: Path = Field(PROJECT_ROOT / "scripts", description="Scripts directory")
     bot_log_level: str = Field("INFO", pattern=r"(?i)^(DEBUG|INFO|WARNING|ERROR)$")
+    bot_database_url: SecretStr | None = Field(
+        None, description="postgresql://… puts the ledger and memory notes in PostgreSQL, shared by replicas")
 
     # Slack
     slack_bot_token: SecretStr | None = None
@@ -92,6 +94,20 @@ class Settings(BaseSettings):
     @cached_property
     def ledger_path(self) -> Path:
         return self.bot_home / "ledger.db"
+
+    @field_validator("bot_database_url")
+    @classmethod
+    def _database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            return None
+        if value is not None and not value.get_secret_value().startswith(("postgresql://", "postgres://")):
+            raise ValueError("expected a postgresql://user:password@host:port/database URL")
+        return value
+
+    @property
+    def ledger_target(self) -> Path | str:
+        """Where the ledger lives: BOT_DATABASE_URL when set, else BOT_HOME/ledger.db (see bot/ledger/backend.py)."""
+        return self.secret("bot_database_url") or self.ledger_path
 
     @cached_property
     def memory_dir(self) -> Path:

@@ -216,7 +216,7 @@ def check_ledger(ledger: Ledger, now: dt.datetime) -> Check:
             ledger.set_state("heartbeat.ledger_probe", iso(now), iso(now))
     except Exception as exc:
         return Check("ledger", "fail", f"not writable: {exc}", key="readonly")
-    size = sum(p.stat().st_size for p in (ledger.path, Path(f"{ledger.path}-wal")) if p.exists())
+    size = ledger.size_bytes()
     status = "warn" if size > LEDGER_WARN_BYTES else "ok"
     return Check("ledger", status, f"writable, {_bytes(size)}", key="big" if status == "warn" else "",
                  data={"bytes": size})

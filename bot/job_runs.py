@@ -56,7 +56,7 @@ class Outcome:
 @dataclass
 class RunResult:
     job: str
-    status: str           # ok | error | timeout — or, when nothing ran: off | disabled | busy | waiting | invalid
+    status: str   # ok | error | timeout — or, when nothing ran: off | disabled | busy | waiting | invalid | not-leader
     text: str
     run_id: int | None = None
     request_id: str | None = None
@@ -126,7 +126,8 @@ class JobRunner:
 
     # -- one run -----------------------------------------------------------------------------------
 
-    def run(self, spec: JobSpec, trigger: str) -> RunResult:
+    def run(self, spec: JobSpec, trigger: str, *, lease: str | None = None) -> RunResult:
+        """`lease`: start only while this runner's holder holds that lease (the scheduler's fencing)."""
         now = self.clock()
         if not spec.registry_enabled:
             return RunResult(spec.name, "off", f"`{spec.name}` is off in the registry (`enabled: false` in "
@@ -139,7 +140,11 @@ class JobRunner:
         self.recover_interrupted(now)
         deadline = now + dt.timedelta(seconds=spec.timeout_s) + INTERRUPT_MARGIN
         started_state, run_id = self.ledger.start_job_run(spec.name, started_at=iso(now), deadline_at=iso(deadline),
-                                                          holder=self.holder, pid=os.getpid(), trigger=trigger)
+                                                          holder=self.holder, pid=os.getpid(), trigger=trigger,
+                                                          lease=(lease, now.timestamp()) if lease else None)
+        if started_state == "not-leader":
+            return RunResult(spec.name, "not-leader", f"`{spec.name}` not started: this process no longer holds "
+                             f"the {lease} lease.", max_failures=spec.max_failures)
         if started_state == "disabled":
             st = self.ledger.job_state(spec.name) or {}
             return RunResult(spec.name, "disabled", f"`{spec.name}` is disabled ({st.get('disabled_reason')}); "

@@ -2,6 +2,8 @@
 
 Each note is a markdown file `BOT_HOME/memory/<name>.md` with YAML front matter (`summary`,
 `created_by`, `created_at`) and the remembered text as its body, so people can read and edit them.
+With BOT_DATABASE_URL set (replicas on several machines) notes are rows of the ledger's `notes` table
+instead, so every replica sees the same notes and none lives only on one machine's disk.
 The orchestrator's prompt lists notes by name and one-line summary only; the body is loaded lazily
 with the `load_memory` tool, and it is quoted to the model as data, never as instructions.
 
@@ -28,6 +30,7 @@ from bot.redact import Redactor
 
 if TYPE_CHECKING:
     from bot.app import Incoming, OpsBot, Reply
+    from bot.ledger import Ledger
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 _LEAD = r"^\s*(?:<@[A-Z0-9]+>\s*)?(?:hey\s+)?(?:opsbot[,:]?\s+)?(?:please\s+|pls\s+)?"
@@ -76,13 +79,17 @@ def summarise(text: str) -> str:
 
 
 class MemoryStore:
-    def __init__(self, directory: Path | str, redactor: Redactor | None = None):
+    def __init__(self, directory: Path | str, redactor: Redactor | None = None, ledger: Ledger | None = None):
+        """Notes as files in `directory` — or, with `ledger`, in its notes table."""
         self.directory = Path(directory)
         self.redactor = redactor or Redactor()
+        self.ledger = ledger
 
     # -- reading -----------------------------------------------------------------------------
 
     def notes(self) -> list[Note]:
+        if self.ledger is not None:
+            return [self._from_row(row) for row in self.ledger.notes()]
         if not self.directory.is_dir():
             return []
         out = []
@@ -96,6 +103,9 @@ class MemoryStore:
         name = (name or "").strip().lower().removesuffix(".md")
         if not NAME_RE.match(name):
             return None
+        if self.ledger is not None:
+            row = self.ledger.note(name)
+            return self._from_row(row) if row is not None else None
         return self._read(self.directory / f"{name}.md")
 
     def index_lines(self) -> list[str]:
@@ -126,10 +136,16 @@ class MemoryStore:
                 return note, False
         summary = summarise(clean)
         base = "-".join(_slug_words(summary))[:48].strip("-") or "note"
+        created_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         name, i = base, 2
+        if self.ledger is not None:          # the unique name is claimed in the database, across replicas
+            while not self.ledger.add_note(name=name, summary=summary, body=clean, created_by=user,
+                                           created_at=created_at):
+                name, i = f"{base}-{i}", i + 1
+            return Note(name, summary, clean, user, created_at), True
         while (self.directory / f"{name}.md").exists():
             name, i = f"{base}-{i}", i + 1
-        note = Note(name, summary, clean, user, dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+        note = Note(name, summary, clean, user, created_at)
         self._write(note)
         return note, True
 
@@ -137,10 +153,17 @@ class MemoryStore:
         note = self.get(name)
         if note is None:
             return False
+        if self.ledger is not None:
+            return self.ledger.delete_note(note.name)
         (self.directory / f"{note.name}.md").unlink(missing_ok=True)
         return True
 
-    # -- files -------------------------------------------------------------------------------
+    # -- storage -----------------------------------------------------------------------------
+
+    def _from_row(self, row: dict) -> Note:
+        body = self.redactor(str(row["body"]).strip())
+        return Note(row["name"], self.redactor(str(row["summary"] or summarise(body))), body,
+                    row.get("created_by"), row.get("created_at"))
 
     def _read(self, path: Path) -> Note | None:
         try:

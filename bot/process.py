@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from functools import cache
 from pathlib import Path
 
@@ -34,15 +35,17 @@ def process_identity(pid: int) -> str | None:
 
 @cache
 def this_worker() -> str:
-    """`pid@identity` of this process, recorded on the requests it handles."""
-    return f"{os.getpid()}@{process_identity(os.getpid()) or 'unknown'}"
+    """`pid@identity@host` of this process, recorded on the requests it handles."""
+    return f"{os.getpid()}@{process_identity(os.getpid()) or 'unknown'}@{socket.gethostname()}"
 
 
 def worker_alive(worker: str) -> bool:
-    """Whether the process that recorded `worker` (see this_worker) still runs. Processes sharing a
-    ledger share a host (SQLite is not for network file systems), so /proc can tell."""
-    pid, _, identity = worker.partition("@")
-    if not pid.isdigit():
+    """Whether the process that recorded `worker` (see this_worker) still runs. Only a process on this
+    host can be judged from /proc: a replica on another machine (a shared PostgreSQL ledger) is not ours
+    to judge (its own restart closes its requests)."""
+    pid, _, rest = worker.partition("@")
+    identity, _, host = rest.partition("@")
+    if not pid.isdigit() or (host and host != socket.gethostname()):
         return True                                      # not ours to judge
     if identity == "unknown":
         return pid_alive(int(pid))

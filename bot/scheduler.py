@@ -250,7 +250,7 @@ class JobService:
         if spec is None:
             return
         try:
-            self.runner.run(spec, trigger="schedule")
+            self.runner.run(spec, trigger="schedule", lease=LEASE_NAME)   # fenced: refused once the lease is lost
         except Exception:  # pragma: no cover - run() records its own failures; this is the last net
             log.exception("job %s: scheduler wrapper failed", name)
 

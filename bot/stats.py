@@ -71,16 +71,16 @@ def compute_stats(ledger: Ledger, since: dt.datetime) -> dict[str, Any]:
                  "cache_write_tokens": row[5], "cost_usd": round(row[6], 6), "errors": row[7]}
         for row in ledger.db.execute(
             "SELECT model, COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), "
-            "SUM(cache_write_tokens), SUM(cost_usd), SUM(error IS NOT NULL) FROM llm_calls "
+            "SUM(cache_write_tokens), SUM(cost_usd), SUM(CASE WHEN error IS NOT NULL THEN 1 ELSE 0 END) FROM llm_calls "
             "WHERE created_at >= ? GROUP BY model ORDER BY model", [since_iso])
     }
     script_failures = {
         row[0]: {"runs": row[1], "failures": row[2], "last_error": row[3]}
         for row in ledger.db.execute(
-            "SELECT script, COUNT(*), SUM(status != 'ok'), "
+            "SELECT script, COUNT(*), SUM(CASE WHEN status != 'ok' THEN 1 ELSE 0 END), "
             "(SELECT error FROM script_runs s2 WHERE s2.script = s.script AND s2.status != 'ok' "
             " ORDER BY id DESC LIMIT 1) FROM script_runs s WHERE created_at >= ? GROUP BY script "
-            "HAVING SUM(status != 'ok') > 0 ORDER BY 3 DESC", [since_iso])
+            "HAVING SUM(CASE WHEN status != 'ok' THEN 1 ELSE 0 END) > 0 ORDER BY 3 DESC, script", [since_iso])
     }
     total = len(rows)
     zero = sum(1 for r in rows if r["input_tokens"] + r["output_tokens"] == 0)

@@ -55,13 +55,20 @@ def kill_group(pgid: int | None) -> None:
 
 
 @pytest.fixture
-def world(tmp_path) -> World:
+def world(request, tmp_path) -> World:
+    """SQLite in BOT_HOME; tests marked with BOTH_BACKENDS run again on a real PostgreSQL (tests/postgres.py)."""
+    if getattr(request, "param", "sqlite") == "postgresql":
+        return World(tmp_path, database_url=request.getfixturevalue("pg_url"))
     return World(tmp_path)
+
+
+BOTH_BACKENDS = pytest.mark.parametrize("world", ["sqlite", "postgresql"], indirect=True)
 
 
 # -- failure counting and auto-disable --------------------------------------------------------------
 
 
+@BOTH_BACKENDS
 def test_three_failures_disable_the_job_at_once_with_exactly_one_alert(world, caplog):
     poster = RecordingPoster()
     service = world.service(poster=poster, clock=Clock())
@@ -290,6 +297,7 @@ def test_a_run_missed_while_down_is_due_once_and_later_overdue(tmp_path):
 # -- the real APScheduler: no 4th run --------------------------------------------------------------------
 
 
+@BOTH_BACKENDS
 def test_real_scheduler_stops_a_failing_job_after_exactly_three_runs(world):
     poster = RecordingPoster()
     service = world.service(poster=poster, trigger_override=lambda spec: IntervalTrigger(seconds=0.05))
@@ -317,6 +325,7 @@ def test_no_scheduler_setting_starts_nothing(world):
 # -- one scheduler per deployment -------------------------------------------------------------------------
 
 
+@BOTH_BACKENDS
 def test_lease_makes_one_leader_and_fails_over_after_expiry(world):
     assert world.settings().bot_scheduler_lease_s == 60
     clock = Clock()
@@ -331,6 +340,7 @@ def test_lease_makes_one_leader_and_fails_over_after_expiry(world):
     assert (a.is_leader, b.is_leader) == (False, True)
 
 
+@BOTH_BACKENDS
 def test_a_scheduler_process_killed_with_9_is_replaced_once_its_lease_expires(world):
     lease_s = 0.6
     settings = world.settings(bot_scheduler_lease_s=lease_s)
@@ -401,6 +411,7 @@ def test_a_hanging_alert_post_does_not_hold_up_the_lease_renewals(world):
 # -- kill -9 during a run, then restart ---------------------------------------------------------------------
 
 
+@BOTH_BACKENDS
 def test_kill_9_during_a_run_then_restart_keeps_state_and_records_an_interrupted_run(world):
     service = world.service()
     world.mode("flaky", "fail")
@@ -492,6 +503,7 @@ def test_a_run_of_a_live_process_elsewhere_is_not_interrupted_until_its_deadline
     assert service.run_now("flaky").ok
 
 
+@BOTH_BACKENDS
 def test_two_processes_racing_a_failing_job_run_it_three_times_and_alert_once(world):
     world.mode("flaky", "fail")
     go = world.state / "go"
@@ -511,7 +523,7 @@ def test_two_processes_racing_a_failing_job_run_it_three_times_and_alert_once(wo
     statuses = [s for child in per_child for s in child]
     assert statuses.count("error") == 3 and set(statuses) <= {"error", "busy", "disabled"}
     assert world.runs("flaky") == 3                          # the script ran 3 times, never a 4th
-    ledger = Ledger(world.settings().ledger_path)
+    ledger = Ledger(world.settings().ledger_target)
     assert [r["status"] for r in ledger.job_runs("flaky")] == ["error"] * 3
     assert ledger.job_state("flaky")["enabled"] == 0
     assert len(ledger.alerts_for("flaky")) == 1               # one disable, one alert
@@ -632,6 +644,7 @@ def test_failure_counting_matches_the_rule_for_any_sequence_of_outcomes(tmp_path
     check()
 
 
+@BOTH_BACKENDS
 def test_an_alert_that_could_not_be_posted_is_retried_later_not_lost(world):
     class Flaky:
         def __init__(self):

@@ -65,8 +65,9 @@ class Clock:
 
 class World:
     def __init__(self, root: Path, jobs: list[dict] | None = None, scripts: list[dict] | None = None,
-                 skills: dict[str, str] | None = None):
+                 skills: dict[str, str] | None = None, database_url: str | None = None):
         self.root = root
+        self.database_url = database_url          # None: SQLite in home/; else the shared PostgreSQL
         self.registry = root / "registry"
         self.scripts = root / "scripts"
         self.skills = root / "skills"
@@ -96,7 +97,8 @@ class World:
                       bot_skills=self.skills, slack_bot_token=None, slack_app_token=None,
                       anthropic_api_key=None, slack_api_url=None, bot_heartbeat_channel="#heartbeat",
                       bot_alert_channel="#ops-alerts", bot_daily_budget_usd=20.0, bot_scheduler=True,
-                      bot_scheduler_lease_s=60.0, bot_heartbeat_cron="0 * * * *")
+                      bot_scheduler_lease_s=60.0, bot_heartbeat_cron="0 * * * *",
+                      bot_database_url=self.database_url)
         values.update(overrides)
         return Settings(**values)
 
@@ -133,19 +135,20 @@ class World:
     def settings_json(self, **overrides: Any) -> dict[str, Any]:
         """What a child process needs to build this world's Settings."""
         return {"bot_home": str(self.home), "bot_registry": str(self.registry), "bot_scripts": str(self.scripts),
-                "bot_skills": str(self.skills), **overrides}
+                "bot_skills": str(self.skills), "bot_database_url": self.database_url, **overrides}
 
-    def _child_prelude(self, **settings: Any) -> str:
+    def _child_prelude(self, *, service_args: str = "", **settings: Any) -> str:
         """Python that builds `service`, a JobService on this world's ledger, in a child process."""
         return (
             "import json, os, threading, time\n"
             "from pathlib import Path\n"
+            "from apscheduler.triggers.cron import CronTrigger\n"
             "from bot.app import OpsBot\n"
             "from bot.config import Settings\n"
             "from bot.scheduler import JobService, LogPoster, start_scheduler\n"
             f"settings = Settings(**json.loads({json.dumps(json.dumps(self.settings_json(**settings)))}))\n"
             f"bot = OpsBot(settings, environ={self.environ()!r})\n"
-            "service = JobService(bot, settings, poster=LogPoster(), summarizer=None)\n"
+            f"service = JobService(bot, settings, poster=LogPoster(), summarizer=None{service_args})\n"
         )
 
     def subprocess_code(self, job: str, *, runs: int = 1, start_signal: Path | None = None) -> str:
@@ -165,11 +168,14 @@ class World:
             "        break\n"
         )
 
-    def scheduler_code(self, lease_s: float) -> str:
+    def scheduler_code(self, lease_s: float, *, every_second: bool = False) -> str:
         """Python for a child process that runs the scheduler (like `bot serve`), prints its lease holder
-        id once it leads, and runs until it is killed."""
+        id once it leads, and runs until it is killed. `every_second`: jobs fire at each whole second
+        (the same slots in every process), no heartbeat."""
+        args = ", heartbeat=False, trigger_override=lambda spec: CronTrigger(second='*', timezone='UTC')" \
+            if every_second else ""
         return (
-            self._child_prelude(bot_scheduler_lease_s=lease_s) +
+            self._child_prelude(bot_scheduler_lease_s=lease_s, service_args=args) +
             "start_scheduler(bot, settings, service=service)\n"
             "while not service.is_leader:\n"
             "    time.sleep(0.01)\n"

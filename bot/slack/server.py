@@ -4,8 +4,8 @@ Socket Mode needs SLACK_BOT_TOKEN + SLACK_APP_TOKEN; the builtin client reconnec
 every `ping_interval` seconds). HTTP mode needs SLACK_BOT_TOKEN + SLACK_SIGNING_SECRET and serves
 POST /slack/events (Bolt verifies the signature and the 5-minute timestamp window: 401 otherwise), plus
 GET /healthz, /readyz and /metrics (bot/health.py), from a one-thread asyncio server (bot/slack/httpserver.py).
-Replicas share the ledger (BOT_HOME on a shared volume), which is what makes every event run once
-across them.
+Replicas share the ledger (BOT_DATABASE_URL: one PostgreSQL), which is what makes every event run
+once across them.
 """
 
 from __future__ import annotations

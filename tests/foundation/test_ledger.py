@@ -1,4 +1,6 @@
-"""The ledger: outcomes always recorded, concurrent writers lose nothing, survives a kill."""
+"""The ledger: outcomes always recorded, concurrent writers lose nothing, survives a kill.
+
+Every test runs on SQLite and on a real PostgreSQL (`ledger_target`, tests/postgres.py)."""
 
 from __future__ import annotations
 
@@ -18,8 +20,8 @@ from bot.ledger import MIGRATIONS, Ledger
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def test_a_request_that_raises_still_gets_an_outcome(tmp_path):
-    ledger = Ledger(tmp_path / "ledger.db")
+def test_a_request_that_raises_still_gets_an_outcome(ledger_target):
+    ledger = Ledger(ledger_target)
     with pytest.raises(ZeroDivisionError):
         with ledger.request(source="cli", text="divide") as request_id:
             1 / 0  # noqa: B018
@@ -29,24 +31,28 @@ def test_a_request_that_raises_still_gets_an_outcome(tmp_path):
     assert row["answered_at"] is not None
 
 
-def test_a_request_that_works_ends_ok(tmp_path):
-    ledger = Ledger(tmp_path / "ledger.db")
+def test_a_request_that_works_ends_ok(ledger_target):
+    ledger = Ledger(ledger_target)
     with ledger.request(source="cli", text="hi") as request_id:
         ledger.record_decision(request_id, tier="script", decided_by="pre-router", reason="pattern")
     assert ledger.get_request(request_id)["outcome"] == "ok"
     assert ledger.decisions_for(request_id)[0]["tier"] == "script"
 
 
-def test_migrations_are_recorded_and_idempotent(tmp_path):
-    Ledger(tmp_path / "ledger.db")
-    ledger = Ledger(tmp_path / "ledger.db")
-    assert ledger.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
-    assert ledger.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert {"requests", "decisions", "llm_calls", "script_runs", "jobs", "job_runs"} <= set(ledger.db.table_names())
+def test_migrations_are_recorded_and_idempotent(ledger_target):
+    Ledger(ledger_target)
+    ledger = Ledger(ledger_target)
+    assert ledger.backend.schema_version(ledger.db) == len(MIGRATIONS)
+    if ledger.dialect.name == "sqlite":
+        assert ledger.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        assert ledger.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    else:
+        assert ledger.db.execute("SELECT version FROM ledger_schema").fetchone()[0] == len(MIGRATIONS)
+    assert {"requests", "decisions", "llm_calls", "script_runs", "jobs", "job_runs", "notes"} <= set(ledger.table_names())
 
 
-def test_concurrent_threads_lose_nothing(tmp_path):
-    ledger = Ledger(tmp_path / "ledger.db")
+def test_concurrent_threads_lose_nothing(ledger_target):
+    ledger = Ledger(ledger_target)
 
     def writer(n: int) -> None:
         for i in range(50):
@@ -78,8 +84,8 @@ WRITER = textwrap.dedent("""
 """)
 
 
-def test_concurrent_processes_lose_nothing_and_claim_each_event_once(tmp_path):
-    path = str(tmp_path / "ledger.db")
+def test_concurrent_processes_lose_nothing_and_claim_each_event_once(ledger_target):
+    path = ledger_target
     Ledger(path)
     procs = [subprocess.Popen([sys.executable, "-c", WRITER.format(root=ROOT, path=path, count=150, tag=n)],  # noqa: S603
                               stdout=subprocess.PIPE, text=True) for n in range(3)]
@@ -91,8 +97,8 @@ def test_concurrent_processes_lose_nothing_and_claim_each_event_once(tmp_path):
     assert ledger.db["processed_events"].count == 150
 
 
-def test_the_ledger_survives_a_kill_mid_write(tmp_path):
-    path = str(tmp_path / "ledger.db")
+def test_the_ledger_survives_a_kill_mid_write(ledger_target):
+    path = ledger_target
     Ledger(path)
     proc = subprocess.Popen([sys.executable, "-c", WRITER.format(root=ROOT, path=path, count=100000, tag="k")])  # noqa: S603
     ledger = Ledger(path)
@@ -101,27 +107,28 @@ def test_the_ledger_survives_a_kill_mid_write(tmp_path):
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    before = conn.execute("SELECT COUNT(*) FROM requests").fetchone()[0]
+    if not path.startswith("postgresql://"):
+        conn = sqlite3.connect(path)
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        conn.close()
+    before = Ledger(path).db["requests"].count
     assert before >= 200
-    conn.close()
     ledger = Ledger(path)
     rid = ledger.start_request(source="cli", text="after the kill")
     ledger.finish_request(rid, "ok")
     assert ledger.db["requests"].count == before + 1
 
 
-def test_lease_is_exclusive_until_it_expires(tmp_path):
-    ledger = Ledger(tmp_path / "ledger.db")
+def test_lease_is_exclusive_until_it_expires(ledger_target):
+    ledger = Ledger(ledger_target)
     assert ledger.acquire_lease("scheduler", "a", ttl_s=10, now=100.0)
     assert not ledger.acquire_lease("scheduler", "b", ttl_s=10, now=105.0)
     assert ledger.acquire_lease("scheduler", "a", ttl_s=10, now=105.0)  # renew
     assert ledger.acquire_lease("scheduler", "b", ttl_s=10, now=116.0)  # expired → taken over
 
 
-def test_feedback_marks_misclassification(tmp_path):
-    ledger = Ledger(tmp_path / "ledger.db")
+def test_feedback_marks_misclassification(ledger_target):
+    ledger = Ledger(ledger_target)
     rid = ledger.start_request(source="slack", text="mrr?")
     ledger.record_decision(rid, tier="script", decided_by="pre-router", reason="x", script="stripe.mrr")
     ledger.set_reply_ts(rid, "1700000000.000100")
