@@ -214,6 +214,17 @@ class Replica:
                 raise RuntimeError(f"replica {self.index} did not become ready: {tail[0]}")
             time.sleep(0.1)
 
+    def buckets(self, name: str, **labels: str) -> dict[float, float]:
+        """Cumulative histogram buckets {le: count} of this replica (empty if it does not answer)."""
+        status, text = self.get("/metrics")
+        found: dict[float, float] = {}
+        if status == 200:
+            for family in text_string_to_metric_families(text):
+                for sample in family.samples:
+                    if sample.name == name + "_bucket" and all(sample.labels.get(k) == v for k, v in labels.items()):
+                        found[float(sample.labels["le"])] = sample.value
+        return found
+
     def metric(self, name: str) -> float | None:
         status, text = self.get("/metrics")
         if status != 200:
@@ -267,17 +278,46 @@ def events_phase(side: Any, secret: str, replicas: list[Replica], root: Path,
     warm = deliver(side, secret, urls, 3 * len(replicas), 0.0, 3, 30.0, "WARM")
     runs_log = root / "shared-home" / "status-runs.log"
     runs_before = len(runs_log.read_text().splitlines()) if runs_log.exists() else 0
+    acks_before = server_acks(replicas)
     load = deliver(side, secret, urls, opts.events, opts.redeliver, opts.concurrency, opts.timeout, "LOAD")
     counts = load["reply_counts"]
     answered = sum(1 for n in counts if n)
     warm_answered = sum(1 for n in warm["reply_counts"] if n)
     runs = len(runs_log.read_text().splitlines()) - runs_before
+    served = {le: count - acks_before.get(le, 0.0) for le, count in server_acks(replicas).items()}
     acks = load["acks"]
     return {"deliveries": load["deliveries"], "redeliveries": load["deliveries"] - opts.events,
             "ack_p50": percentile(acks, 0.5), "ack_p99": percentile(acks, 0.99), "ack_max": max(acks),
+            "server_p50": histogram_quantile(0.5, served) * 1000, "server_p99": histogram_quantile(0.99, served) * 1000,
+            "server_count": served.get(float("inf"), 0.0),
             "failed_acks": sum(1 for a in acks if a == float("inf")),
             "duplicate_answers": sum(max(0, n - 1) for n in counts), "duplicate_runs": max(0, runs - answered),
             "lost": opts.events - answered, "elapsed_s": load["elapsed_s"], "answered": warm_answered + answered}
+
+
+def histogram_quantile(q: float, buckets: dict[float, float]) -> float:
+    """Prometheus' estimate: linear interpolation inside the bucket the q-th observation falls in."""
+    bounds = sorted(buckets)
+    total = buckets[bounds[-1]] if bounds else 0
+    if not total:
+        return float("nan")
+    rank, lower, below = q * total, 0.0, 0.0
+    for le in bounds:
+        if buckets[le] >= rank:
+            if le == float("inf"):
+                return lower
+            return lower + (le - lower) * (rank - below) / max(buckets[le] - below, 1e-9)
+        lower, below = le, buckets[le]
+    return lower
+
+
+def server_acks(replicas: list[Replica]) -> dict[float, float]:
+    """opsbot_slack_ack_seconds{mode="http"} summed over the replicas: the acks as the servers timed them."""
+    total: dict[float, float] = {}
+    for replica in replicas:
+        for le, count in replica.buckets("opsbot_slack_ack_seconds", mode="http").items():
+            total[le] = total.get(le, 0.0) + count
+    return total
 
 
 def leaders(replicas: list[Replica]) -> list[Replica]:
@@ -388,7 +428,9 @@ def main() -> int:
     print(f"events: {opts.events} signed app_mentions + {e['redeliveries']} redeliveries to a different replica "
           f"({e['deliveries']} POSTs, {opts.concurrency} in flight, {e['elapsed_s']:.1f} s)")
     print(f"  ack p50 {e['ack_p50']:.1f} ms · p99 {e['ack_p99']:.1f} ms · max {e['ack_max']:.1f} ms"
-          f" · failed POSTs {e['failed_acks']}")
+          f" · failed POSTs {e['failed_acks']}  (the POST round trip, as Slack sees it)")
+    print(f"  ack p50 {e['server_p50']:.1f} ms · p99 {e['server_p99']:.1f} ms inside the replicas "
+          f"(opsbot_slack_ack_seconds summed over /metrics, {e['server_count']:.0f} acks)")
     print(f"  duplicates {e['duplicate_answers'] + e['duplicate_runs']} (answers {e['duplicate_answers']}, "
           f"script runs {e['duplicate_runs']}) · lost {e['lost']}")
     print(f"  `bot stats` from a fourth process (its own BOT_HOME) sees {shared} requests in the shared ledger: "
