@@ -16,7 +16,7 @@ Everything is local: a temporary PostgreSQL (tests/pg.py), the fake Slack, a tem
 runs the same harness with the replicas sharing one SQLite file in a shared BOT_HOME instead (the
 pre-PostgreSQL way), to check the harness itself.
 
-Run from the repository root: python bench/replicas.py [--events N] [--sqlite]
+Run from the repository root: python bench/replicas.py [--events N] [--sqlite]  (BENCH_DEBUG=1: list the job runs)
 """
 
 from __future__ import annotations
