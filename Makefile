@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/scheduler.py
 	$(BIN)/python bench/slack_load.py
 	$(BIN)/python bench/startup.py
+	$(BIN)/python bench/replicas.py
 
 clean:
 	rm -rf $(VENV) .bot

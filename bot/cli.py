@@ -29,6 +29,8 @@ def _bot(settings: Settings):
 
 
 def cmd_serve(args, settings: Settings, console: Console) -> int:
+    if args.metrics_port is not None:
+        settings.bot_metrics_port = args.metrics_port
     if settings.slack_configured:
         from bot.slack.server import serve_slack
 
@@ -37,11 +39,19 @@ def cmd_serve(args, settings: Settings, console: Console) -> int:
 
     bot = _bot(settings)
     bot.ledger.close_orphaned_requests()
+    if settings.bot_metrics_port is not None:
+        from bot.health import serve_port
+
+        serve_port(settings.bot_metrics_port, bot.ledger)
     scheduler = None
     if settings.bot_scheduler and not args.no_scheduler:
         from bot.scheduler import start_scheduler
 
         scheduler = start_scheduler(bot, settings)
+        if settings.bot_metrics_port is not None:
+            from bot.metrics import watch_scheduler
+
+            watch_scheduler(scheduler)
     try:
         return repl(bot, console, jobs=scheduler.service if scheduler is not None else None)
     finally:
@@ -158,6 +168,12 @@ def cmd_stats(args, settings: Settings, console: Console) -> int:
     return EXIT_OK
 
 
+def _port(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number 0-65535, got {text!r}")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bot", description="opsbot: chat-ops on the cheapest tier that works")
     sub = parser.add_subparsers(dest="command")
@@ -166,6 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--http", action="store_true", help="HTTP mode (Events API) instead of Socket Mode")
     serve.add_argument("--port", type=int, default=3000)
     serve.add_argument("--no-scheduler", action="store_true", help="do not run scheduled jobs in this process")
+    serve.add_argument("--metrics-port", type=_port, metavar="PORT",
+                       help="serve /metrics, /healthz, /readyz on PORT (BOT_METRICS_PORT); "
+                            "with --http they are on the HTTP port anyway")
     serve.set_defaults(func=cmd_serve)
 
     ask = sub.add_parser("ask", help="one request through the full pipeline")

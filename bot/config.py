@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     bot_stuck_request_minutes: int = Field(10, gt=0)
     bot_memory_stale_days: int = Field(30, gt=0)
 
+    # Metrics: /metrics on this port when there is no HTTP server to serve them (Socket Mode, console)
+    bot_metrics_port: int | None = Field(None, ge=0, le=65535)
+
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
                                    file_secret_settings):

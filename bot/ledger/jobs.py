@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from bot import metrics
 from bot.ledger.sql import first, insert, rows
 
 
@@ -124,7 +125,8 @@ class JobsMixin:
                         "VALUES (?, ?, ?, ?, 'pending', ?) ON CONFLICT (job, disabled_at) DO NOTHING RETURNING id",
                         [job, finished_at, channel, text, finished_at]).fetchall()
                     alert_id = found[0][0] if found else None
-            return {"job": job, "consecutive_failures": failures, "disabled": disabled, "alert_id": alert_id}
+        metrics.job_run(job, status, disabled)
+        return {"job": job, "consecutive_failures": failures, "disabled": disabled, "alert_id": alert_id}
 
     def interrupt_job_run(self, run_id: int, *, reason: str, at: str) -> bool:
         """Mark a run whose process is gone as interrupted (not a failure); its request is cancelled."""
@@ -139,7 +141,8 @@ class JobsMixin:
             if row[1]:
                 db.execute("UPDATE requests SET outcome = 'cancelled', error = ?, answered_at = ? "
                            "WHERE id = ? AND outcome IS NULL", [reason, at, row[1]])
-            return True
+        metrics.job_run(row[0], "interrupted")
+        return True
 
     def running_job_runs(self) -> list[dict]:
         return rows(self.db, "SELECT * FROM job_runs WHERE status = 'running' ORDER BY id")

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from bot import metrics
 from bot.ledger.sql import first, insert, rows
 from bot.ledger.times import OUTCOMES, iso, new_id, now_iso
 from bot.process import this_worker, worker_alive
@@ -35,6 +36,7 @@ class RequestsMixin:
         self.db.execute("UPDATE requests SET outcome = ?, error = ?, answered_at = ?, latency_ms = ?, "
                         "reply_ts = COALESCE(?, reply_ts) WHERE id = ?",
                         [outcome, error, now_iso(), latency_ms, reply_ts or None, request_id])
+        metrics.request_finished(self, request_id, outcome)
 
     def close_orphaned_requests(self) -> list[dict]:
         """Requests left without an outcome by a process that no longer runs (killed, crashed, restarted):
@@ -46,6 +48,7 @@ class RequestsMixin:
             self.db.execute("UPDATE requests SET outcome = 'error', answered_at = ?, "
                             "error = 'interrupted: the bot stopped before answering' "
                             "WHERE id = ? AND outcome IS NULL", [now_iso(), row["id"]])
+        metrics.requests_closed(self, [row["id"] for row in orphans], "error")
         return orphans
 
     def set_reply_ts(self, request_id: str, reply_ts: str) -> None:
@@ -95,13 +98,16 @@ class RequestsMixin:
                         output_tokens: int = 0, cache_read_tokens: int = 0, cache_write_tokens: int = 0,
                         cost_usd: float = 0.0, latency_ms: float = 0.0, stop_reason: str | None = None,
                         error: str | None = None, job_run_id: int | None = None) -> int:
-        return insert(self.db, "llm_calls", {
+        row_id = insert(self.db, "llm_calls", {
             "request_id": request_id, "job_run_id": job_run_id, "purpose": purpose, "model": model,
             "input_tokens": input_tokens, "output_tokens": output_tokens,
             "cache_read_tokens": cache_read_tokens, "cache_write_tokens": cache_write_tokens,
             "cost_usd": cost_usd, "latency_ms": latency_ms, "stop_reason": stop_reason, "error": error,
             "created_at": now_iso(),
         }, returning="id")
+        metrics.llm_call(model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd,
+                         latency_ms, error)
+        return row_id
 
     def llm_calls_for(self, request_id: str) -> list[dict]:
         return rows(self.db, "SELECT * FROM llm_calls WHERE request_id = ? ORDER BY id", [request_id])
@@ -109,12 +115,14 @@ class RequestsMixin:
     def record_script_run(self, *, script: str, args: dict, exit_code: int | None, status: str,
                           duration_ms: float, output_bytes: int, truncated: bool, error: str | None = None,
                           request_id: str | None = None, job_run_id: int | None = None) -> int:
-        return insert(self.db, "script_runs", {
+        row_id = insert(self.db, "script_runs", {
             "request_id": request_id, "job_run_id": job_run_id, "script": script,
             "args": json.dumps(args, default=str), "exit_code": exit_code, "status": status,
             "duration_ms": duration_ms, "output_bytes": output_bytes, "truncated": int(truncated),
             "error": error, "created_at": now_iso(),
         }, returning="id")
+        metrics.script_run(script, exit_code, status)
+        return row_id
 
     def spend_since(self, since: dt.datetime) -> float:
         row = self.db.execute("SELECT COALESCE(SUM(cost_usd), 0) FROM llm_calls WHERE created_at >= ?",
@@ -159,6 +167,7 @@ class RequestsMixin:
             for request_id in ids:
                 db.execute("UPDATE requests SET outcome = 'cancelled', error = 'confirmation expired' "
                            "WHERE id = ?", [request_id])
+        metrics.requests_closed(self, ids, "cancelled")
         return len(ids)
 
     # -- exactly once ------------------------------------------------------------------------

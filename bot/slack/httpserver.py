@@ -8,7 +8,8 @@ many requests are waiting for their ack. (For gunicorn or another WSGI server, u
 `bot.slack.server.wsgi_app`.)
 
 Scope: what Slack sends. Content-Length bodies up to 1 MiB (no chunked uploads), keep-alive,
-header/body read timeouts, /healthz for load balancers, 404/405/413/400 otherwise.
+header/body read timeouts, /healthz for load balancers, 404/405/413/400 otherwise. Extra GET `routes`
+(/readyz, /metrics: bot/health.py) do blocking I/O, so they run in a worker thread, never on the loop.
 """
 
 from __future__ import annotations
@@ -16,11 +17,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from contextlib import suppress
 from http import HTTPStatus
 from typing import Any
 
 from slack_bolt.request import BoltRequest
+
+from bot import metrics
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +32,7 @@ MAX_HEADER_BYTES = 16 * 1024
 MAX_BODY_BYTES = 1024 * 1024
 READ_TIMEOUT_S = 10.0
 IDLE_TIMEOUT_S = 30.0
+ROUTE_TIMEOUT_S = 5.0
 
 
 class _Reject(Exception):
@@ -39,8 +44,9 @@ class SlackHTTPServer:
     """Serve `app` (a slack_bolt App) at POST `path`; `gate` (an AckGate) counts requests in flight."""
 
     def __init__(self, app: Any, host: str = "0.0.0.0", port: int = 3000, *, path: str = "/slack/events",
-                 gate: Any = None):
+                 gate: Any = None, routes: dict[str, Any] | None = None):
         self.app, self.host, self.port, self.path, self.gate = app, host, port, path, gate
+        self.routes = routes or {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.base_events.Server | None = None
         self._thread: threading.Thread | None = None
@@ -138,6 +144,7 @@ class SlackHTTPServer:
             writer.close()
 
     async def _request(self, head: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        received = time.monotonic()
         try:
             request_line, *header_lines = head.decode("latin-1").split("\r\n")
             method, target, version = request_line.split(" ", 2)
@@ -169,6 +176,14 @@ class SlackHTTPServer:
         path, _, query = target.partition("?")
         if path == "/healthz":
             await self._send(writer, 200, b"ok", keep_alive=keep_alive)
+        elif path in self.routes and method == "GET":
+            try:
+                status, content_type, content = await asyncio.wait_for(
+                    asyncio.get_running_loop().run_in_executor(None, self.routes[path], headers), ROUTE_TIMEOUT_S)
+            except Exception as exc:   # a timeout or a bug: the prober sees 503, the log says which
+                log.error("%s failed: %s", path, type(exc).__name__)
+                status, content_type, content = 503, "text/plain; charset=utf-8", b"unavailable"
+            await self._send(writer, status, content, keep_alive=keep_alive, extra={"Content-Type": content_type})
         elif path != self.path:
             await self._send(writer, 404, b"not found", keep_alive=keep_alive)
         elif method != "POST":
@@ -182,6 +197,7 @@ class SlackHTTPServer:
                 log.error("dispatch failed: %s", type(exc).__name__)
                 status, content, extra = 500, b"", {}
             await self._send(writer, status, content, keep_alive=keep_alive, extra=extra)
+            metrics.slack_ack("http", time.monotonic() - received)
         return keep_alive
 
     @staticmethod

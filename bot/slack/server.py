@@ -3,7 +3,7 @@
 Socket Mode needs SLACK_BOT_TOKEN + SLACK_APP_TOKEN; the builtin client reconnects on its own (checked
 every `ping_interval` seconds). HTTP mode needs SLACK_BOT_TOKEN + SLACK_SIGNING_SECRET and serves
 POST /slack/events (Bolt verifies the signature and the 5-minute timestamp window: 401 otherwise), plus
-GET /healthz for the load balancer, from a one-thread asyncio server (bot/slack/httpserver.py).
+GET /healthz, /readyz and /metrics (bot/health.py), from a one-thread asyncio server (bot/slack/httpserver.py).
 Replicas share the ledger (BOT_DATABASE_URL: one PostgreSQL), which is what makes every event run
 once across them.
 """
@@ -11,15 +11,18 @@ once across them.
 from __future__ import annotations
 
 import logging
+import re
 import signal
 import socket
 import threading
+import time
 from contextlib import suppress
 from typing import Any
 
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
+from bot import health, metrics
 from bot.config import ConfigError, Settings, load_settings
 from bot.slack.app import SlackBot
 from bot.slack.httpserver import SlackHTTPServer
@@ -51,7 +54,10 @@ def wsgi_app(slackbot: SlackBot):
 
 def http_server(slackbot: SlackBot, host: str = "0.0.0.0", port: int = 3000) -> SlackHTTPServer:
     """The HTTP-mode server (call .start(), then .stop(); port 0 picks a free one)."""
-    return SlackHTTPServer(slackbot.app, host, port, path=EVENTS_PATH, gate=slackbot.acks)
+    from bot.health import routes
+
+    return SlackHTTPServer(slackbot.app, host, port, path=EVENTS_PATH, gate=slackbot.acks,
+                           routes=routes(slackbot.bot.ledger))
 
 
 def socket_mode_handler(slackbot: SlackBot, app_token: str, *, ping_interval: float = PING_INTERVAL_S,
@@ -62,10 +68,13 @@ def socket_mode_handler(slackbot: SlackBot, app_token: str, *, ping_interval: fl
                                 concurrency=concurrency)
     client, gate = handler.client, slackbot.acks
     enqueue, run_listeners = client.enqueue_message, client.run_message_listeners
+    received: dict[str, float] = {}      # envelope id → when the websocket delivered it (ack latency)
 
     def enqueue_message(message: str) -> None:
         if '"envelope_id"' in message:
             gate.__enter__()
+            if metrics.enabled() and (found := _ENVELOPE_ID.search(message)):
+                received[found.group(1)] = time.monotonic()
         enqueue(message)
 
     def run_message_listeners(message: dict, raw_message: str) -> None:
@@ -74,10 +83,15 @@ def socket_mode_handler(slackbot: SlackBot, app_token: str, *, ping_interval: fl
         finally:
             if message.get("envelope_id"):
                 gate.__exit__(None, None, None)
+                if (started := received.pop(message["envelope_id"], None)) is not None:
+                    metrics.slack_ack("socket", time.monotonic() - started)
 
     client.enqueue_message = enqueue_message
     client.run_message_listeners = run_message_listeners
     return handler
+
+
+_ENVELOPE_ID = re.compile(r'"envelope_id"\s*:\s*"([^"]+)"')
 
 
 def close_socket_mode(handler: SocketModeHandler) -> None:
@@ -166,8 +180,11 @@ def serve_slack(settings: Settings, *, http: bool = False, port: int = 3000, sch
                 host: str = "0.0.0.0", stop: threading.Event | None = None) -> int:
     slackbot = build_slackbot(settings, http=http)
     handle, slackbot.jobs = _jobs(slackbot, settings, scheduler)
+    metrics.watch_scheduler(handle)
     slackbot.start()
     slackbot.enqueue(apologise_for_interrupted, slackbot)   # off start-up: Slack may rate-limit the posts
+    metrics_server = health.serve_port(settings.bot_metrics_port, slackbot.bot.ledger) \
+        if settings.bot_metrics_port is not None else None
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -192,4 +209,6 @@ def serve_slack(settings: Settings, *, http: bool = False, port: int = 3000, sch
         slackbot.close(timeout=30)
         if handle is not None:
             handle.shutdown()
+        if metrics_server is not None:
+            metrics_server.shutdown()
     return 0
