@@ -114,9 +114,17 @@ def _v5_request_worker(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX idx_requests_unanswered ON requests (received_at) WHERE outcome IS NULL")
 
 
+def _v6_llm_call_effort(db: sqlite_utils.Database) -> None:
+    """Each LLM call's effort, whether it streamed, and which continuation of a cut answer it was."""
+    db.execute("ALTER TABLE llm_calls ADD COLUMN effort TEXT")
+    db.execute("ALTER TABLE llm_calls ADD COLUMN streamed INTEGER")
+    db.execute("ALTER TABLE llm_calls ADD COLUMN continuation INTEGER")
+
+
 # Append-only: a new schema change is a new function at the end.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2_jobs, _v3_job_script_process,
-                                                             _v4_alert_retry, _v5_request_worker]
+                                                             _v4_alert_retry, _v5_request_worker,
+                                                             _v6_llm_call_effort]
 
 
 def _ensure_job(db: sqlite_utils.Database, name: str, at: str) -> None:
@@ -265,6 +273,9 @@ class Ledger:
             "cost_usd": cost_usd, "latency_ms": latency_ms, "stop_reason": stop_reason, "error": error,
             "created_at": now_iso(),
         }).last_pk
+
+    def set_llm_call_detail(self, call_id: int, *, effort: str | None, streamed: int, continuation: int) -> None:
+        self.db["llm_calls"].update(call_id, {"effort": effort, "streamed": streamed, "continuation": continuation})
 
     def llm_calls_for(self, request_id: str) -> list[dict]:
         return list(self.db["llm_calls"].rows_where("request_id = ?", [request_id], order_by="id"))

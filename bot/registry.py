@@ -403,6 +403,7 @@ class SkillEntry(_Strict):
     tier: Tier = "direct"
     scripts: list[str] = []
     budget_tokens: int | None = Field(None, gt=0)
+    effort: Literal["low", "medium", "high", "xhigh", "max"] | None = None   # asks for more than its tier's
     path: Path
 
     def body(self) -> str:
