@@ -409,6 +409,8 @@ SIGNED_BLOCKS = {"thinking", "redacted_thinking"}
 def _redact_unsigned(value: Any, redactor: Redactor) -> Any:
     """Redact every string in a prompt except inside thinking blocks: the API checks those against
     their signature (a modified block is a 400), and they are the model's own output, sent back."""
+    if hasattr(value, "model_dump"):      # SDK blocks from Message.to_param(): redact them as plain data
+        value = value.model_dump(exclude_none=True)
     if isinstance(value, dict):
         if value.get("type") in SIGNED_BLOCKS:
             return value
