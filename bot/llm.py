@@ -33,7 +33,7 @@ import anthropic
 from anthropic.types import Message, Model
 
 from bot.ledger import Ledger
-from bot.llm_stream import stream_message
+from bot.llm_stream import MalformedResponse, stream_message
 from bot.models import conform, profile
 from bot.pricing import PriceTable
 from bot.progress import Progress
@@ -156,10 +156,6 @@ class LLMError(Exception):
                 "malformed": "sent a malformed response"}.get(self.kind, "failed")
         status = f" ({self.status})" if self.status else ""
         return f"{self.model} {what}{status}"
-
-
-class MalformedResponse(Exception):
-    """A 200 whose body is not a Message (HTML, non-JSON, wrong shape)."""
 
 
 def _check_shape(message: Any) -> None:

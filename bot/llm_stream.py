@@ -14,6 +14,10 @@ from anthropic.types import Message
 
 from bot.progress import Progress
 
+class MalformedResponse(Exception):
+    """A 200 whose body is not a Message (HTML, non-JSON, wrong shape), streamed or not."""
+
+
 CHARS_PER_TOKEN = 4      # progress estimate only; the final usage comes from message_delta
 ACTIVITY = {"thinking": "thinking", "redacted_thinking": "thinking", "text": "writing",
             "tool_use": "calling a tool"}
@@ -39,7 +43,10 @@ def stream_message(client: anthropic.Anthropic, params: dict[str, Any], *, timeo
                 continue
             if progress is not None:
                 progress.report(purpose=purpose, model=model, activity=activity, call_tokens=chars // CHARS_PER_TOKEN)
-        message = stream.get_final_message()
+        try:
+            message = stream.get_final_message()
+        except AssertionError:            # the body held no message_start: not a Messages stream at all
+            raise MalformedResponse("the stream held no message") from None
     if progress is not None:
         progress.finish_call(message.usage.output_tokens or 0)
     return message
