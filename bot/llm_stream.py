@@ -14,6 +14,7 @@ from anthropic.types import Message
 
 from bot.progress import Progress
 
+
 class MalformedResponse(Exception):
     """A 200 whose body is not a Message (HTML, non-JSON, wrong shape), streamed or not."""
 

@@ -9,10 +9,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from bot.app import Incoming, OpsBot
 from tests.fakes import anthropic_models as m55
 from tests.fakes.anthropic_server import FakeAnthropic, Malformed, Reply
-from tests.test_orchestrator import MID, PREMIUM, PerModel, ask, home, make_bot  # noqa: F401  (home: a fixture)
+from tests.test_orchestrator import MID, PREMIUM, PerModel, ask, make_bot, write_home
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return write_home(tmp_path)
 
 
 def words(n_tokens: int, *, code: bool = False) -> str:

@@ -12,6 +12,7 @@ plainly; pause_turn → the caller sends the turn back to let it continue; model
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +49,26 @@ def higher(effort: str, *asked: str | None) -> str:
     return max([effort, *(a for a in asked if a in EFFORTS)], key=EFFORTS.index)
 
 
+CODE_FILE_CHARS = 3_000    # a fenced block this long (a code module) goes out as a file, not inline
+_FENCE = re.compile(r"```([A-Za-z0-9_+-]*)([^\n]*)\n(.*?)\n```", re.S)
+_NAMED = re.compile(r"(?:title|file(?:name)?)=[\"']?([\w.-]+\.\w+)")
+_EXT = {"python": "py", "py": "py", "javascript": "js", "js": "js", "typescript": "ts", "ts": "ts", "go": "go",
+        "rust": "rs", "java": "java", "ruby": "rb", "bash": "sh", "sh": "sh", "shell": "sh", "sql": "sql",
+        "yaml": "yaml", "json": "json", "html": "html", "css": "css", "tsx": "tsx", "jsx": "jsx", "diff": "diff"}
+
+
+def code_file(text: str, stem: str) -> Artifact | None:
+    """The longest fenced code block as a file when it is a module rather than a snippet."""
+    blocks = _FENCE.findall(text)
+    if not blocks:
+        return None
+    lang, info, code = max(blocks, key=lambda b: len(b[2]))
+    if len(code) < CODE_FILE_CHARS:
+        return None
+    named = _NAMED.search(info)
+    return Artifact(named.group(1) if named else f"{stem}.{_EXT.get(lang.lower(), 'txt')}", code.rstrip() + "\n")
+
+
 REFUSED = "The model declined to answer this request (stop reason: refusal)."
 TOO_LONG_INPUT = "The conversation reached the model's context window; the answer may be incomplete."
 
@@ -73,4 +94,4 @@ def settle(response: LLMResponse, *, name: str) -> Settled:
         note = (f"The answer reached the output limit{more} and is incomplete; the full text so far is "
                 f"attached as `{name}`.")
         return Settled(text, artifact=Artifact(name, text + "\n\n[… cut at the output limit …]\n"), note=note)
-    return Settled(text)
+    return Settled(text, artifact=code_file(text, name.rsplit(".", 1)[0]))
