@@ -165,3 +165,23 @@ def test_console_progress_line(home: Path, fake_anthropic: FakeAnthropic) -> Non
     assert reply.tier == "premium" and shown
     assert shown[0].tier == "premium model" and shown[-1].output_tokens > 1_000
     assert "tokens so far" in shown[-1].line()
+
+
+def test_every_documented_stop_reason_ends_in_a_clear_reply(home: Path, fake_anthropic: FakeAnthropic) -> None:
+    bot = make_bot(home, fake_anthropic)
+    fake_anthropic.reply_text("", stop_reason="refusal")
+    refused = ask(bot, "help me get into my ex's email account")
+    assert refused.outcome == "refused" and "declined" in refused.text
+
+    fake_anthropic.reply_text("Looking into it", stop_reason="pause_turn")
+    fake_anthropic.reply_text("Here is the whole answer.")
+    paused = ask(bot, "what changed in the deploy pipeline this week and why")
+    assert paused.text == "Here is the whole answer." and paused.outcome == "ok"
+    resumed = fake_anthropic.message_requests[-1]
+    assert resumed.messages[-1]["role"] == "user"               # never a final assistant turn
+
+    fake_anthropic.reply_text("A partial view.", stop_reason="model_context_window_exceeded")
+    full = ask(bot, "read everything we have ever logged")
+    assert full.text.startswith("A partial view.") and any("context window" in n for n in full.notes)
+    for request_id in (refused.request_id, paused.request_id, full.request_id):
+        assert all(c["error"] is None for c in bot.ledger.llm_calls_for(request_id))
