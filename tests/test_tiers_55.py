@@ -185,3 +185,26 @@ def test_every_documented_stop_reason_ends_in_a_clear_reply(home: Path, fake_ant
     assert full.text.startswith("A partial view.") and any("context window" in n for n in full.notes)
     for request_id in (refused.request_id, paused.request_id, full.request_id):
         assert all(c["error"] is None for c in bot.ledger.llm_calls_for(request_id))
+
+
+def test_the_console_shows_a_rich_progress_line(home: Path, fake_anthropic: FakeAnthropic, monkeypatch) -> None:
+    import io
+
+    from rich.console import Console
+
+    from bot import console as console_mod
+
+    seen: list[str] = []
+    original = console_mod.ConsoleStatus.show
+
+    def spy(self, state) -> None:
+        original(self, state)
+        seen.append(str(self.status.status))
+
+    bot = make_bot(home, fake_anthropic)
+    PerModel(fake_anthropic).on(MID, Reply.tool_use("delegate_premium", {"task": "Write it."})).on(
+        PREMIUM, Reply.text(words(1_500)))
+    term = Console(file=io.StringIO(), force_terminal=True, width=120)
+    monkeypatch.setattr(console_mod.ConsoleStatus, "show", spy)     # records what the real line showed
+    reply = console_mod.ask(bot, "write the module", term)
+    assert reply.tier == "premium" and seen and "premium model" in seen[-1] and "tokens so far" in seen[-1]
