@@ -44,6 +44,7 @@ class Incoming:
     thread_ts: str | None = None
     thread: list[dict[str, str]] = field(default_factory=list)   # earlier messages: {"user", "text"}
     user_groups: frozenset[str] = frozenset()
+    progress: Any = None               # bot.progress.Progress: where long LLM calls report (Slack, console)
 
 
 @dataclass

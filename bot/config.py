@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+Effort = Literal["low", "medium", "high", "xhigh", "max"]
 
 
 class ConfigError(Exception):
@@ -68,11 +69,23 @@ class Settings(BaseSettings):
     bot_model_cheap: str = "claude-haiku-5-5"
     bot_llm_timeout_s: float = Field(60.0, gt=0)
     bot_llm_max_retries: int = Field(3, ge=0, le=10)
-    bot_request_token_cap: int = Field(60_000, gt=0)
+    bot_request_token_cap: int = Field(120_000, gt=0)
     bot_daily_budget_usd: float = Field(20.0, ge=0)
     bot_premium_input_budget: int = Field(8_000, gt=0)
     bot_pricing_file: Path | None = None
     bot_user_rate_per_min: int = Field(10, gt=0)
+    # Effort and output budgets per tier: max_tokens must hold adaptive thinking AND the answer
+    bot_effort_orchestrator: Effort = "low"
+    bot_effort_premium: Effort = "high"
+    bot_effort_pipeline_stage1: Effort = "medium"
+    bot_effort_pipeline_stage2: Effort = "high"
+    bot_effort_summary: Effort = "low"
+    bot_max_tokens_orchestrator: int = Field(8_000, ge=1_024, le=128_000)
+    bot_max_tokens_premium: int = Field(32_000, ge=1_024, le=128_000)
+    bot_max_tokens_pipeline_stage1: int = Field(8_000, ge=1_024, le=128_000)
+    bot_max_tokens_pipeline_stage2: int = Field(32_000, ge=1_024, le=128_000)
+    bot_llm_max_continuations: int = Field(2, ge=0, le=5)
+    bot_progress_interval_s: float = Field(2.0, gt=0)
 
     # Runner
     bot_output_cap_bytes: int = Field(64 * 1024, ge=1024)

@@ -9,8 +9,10 @@ from collections.abc import Callable
 from rich.console import Console
 from rich.markdown import Markdown
 from rich.panel import Panel
+from rich.status import Status
 
 from bot.app import Incoming, OpsBot, Reply
+from bot.progress import Progress, ProgressState
 
 PROMPT = "opsbot> "
 
@@ -29,11 +31,26 @@ def print_reply(console: Console, reply: Reply) -> None:
                       markup=False)
 
 
+class ConsoleStatus:
+    """A rich status line (spinner) showing a long call's progress: tier, what it does, tokens so far."""
+
+    def __init__(self, status: Status):
+        self.status = status
+
+    def show(self, state: ProgressState) -> None:
+        self.status.update(state.line().removeprefix("⏳ "))
+
+
 def ask(bot: OpsBot, text: str, console: Console, *, user: str | None = None, source: str = "cli",
         confirm: Callable[[str], bool] | None = None) -> Reply:
     """One request; a write script's confirmation is asked with `confirm` (y/N) or refused."""
     incoming = Incoming(text, user=user or getpass.getuser(), source=source)
-    reply = bot.handle(incoming)
+    if console.is_terminal:       # long LLM calls (premium, pipeline) update one rich status line
+        with console.status("working…") as status:
+            incoming.progress = Progress(ConsoleStatus(status), interval_s=0.5)
+            reply = bot.handle(incoming)
+    else:
+        reply = bot.handle(incoming)
     print_reply(console, reply)
     if reply.confirmation is not None:
         approved = confirm(reply.confirmation.command()) if confirm else False

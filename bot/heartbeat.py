@@ -46,7 +46,7 @@ BUDGET_WARN, BUDGET_FAIL = 0.8, 1.0
 TIER_MIN_REQUESTS = 5                                     # error rates below this sample size are noise
 TIER_WARN_ERROR_RATE, TIER_FAIL_ERROR_RATE = 0.2, 0.5
 TIER_WARN_P95_MS = {"script": 30_000, "direct": 45_000, "premium": 180_000, "pipeline": 600_000}
-SUMMARY_MAX_TOKENS = 200
+SUMMARY_MAX_TOKENS = 2_000      # low-effort adaptive thinking + a three-sentence summary (thinking counts)
 SUMMARY_BUDGET_USD = 0.05                                # never summarise when less than this is left
 
 
@@ -414,7 +414,7 @@ def should_post(report: Report, *, last_fingerprint: str | None, last_full_day: 
 
 def anthropic_summarizer(settings: Settings, ledger: Ledger, *, budget_left: Callable[[], float],
                          redactor: Redactor | None = None) -> Callable[[Report], str | None] | None:
-    """A mid-model summary of a report that is not ok: ≤ 200 output tokens, one attempt, skipped when
+    """A mid-model summary of a report that is not ok: ≤ 2,000 output tokens (thinking included), one attempt, skipped when
     less than SUMMARY_BUDGET_USD of today's budget is left. Through bot.llm, so it is priced and
     recorded in the ledger (purpose "heartbeat-summary") like every other call. None without a key."""
     if not settings.secret("anthropic_api_key"):
@@ -436,6 +436,7 @@ def anthropic_summarizer(settings: Settings, ledger: Ledger, *, budget_left: Cal
         try:
             response = client().create(
                 model=settings.bot_model_mid, max_tokens=SUMMARY_MAX_TOKENS, purpose="heartbeat-summary",
+                effort=settings.bot_effort_summary,
                 system="You summarise a chat-ops bot's health report for the on-call engineer: two or three "
                        "short sentences, most urgent first, with the next step. No preamble.",
                 messages=[{"role": "user", "content": problems}], timeout_s=30)

@@ -12,11 +12,16 @@
   write), cost from the pricing table, latency, stop reason, error.
 - Every prompt passes the redactor before it leaves the process (thinking blocks excepted: they
   must go back to the API unmodified).
+- Every call names its effort; bot/models.py shapes each request for its model (nothing the model
+  rejects is sent). Long calls stream (bot/llm_stream.py) and report progress; an answer that stops at
+  max_tokens is continued with a new user turn (`complete`). A malformed 200 (HTML, non-JSON, wrong
+  shape) is an LLMError of kind "malformed", recorded like any failure, and callers fall back on it.
 """
 
 from __future__ import annotations
 
 import email.utils
+import json
 import logging
 import random
 import time
@@ -28,12 +33,17 @@ import anthropic
 from anthropic.types import Message, Model
 
 from bot.ledger import Ledger
+from bot.llm_stream import MalformedResponse, stream_message
+from bot.models import conform, profile
 from bot.pricing import PriceTable
+from bot.progress import Progress
 from bot.redact import Redactor, secret_values_from_env
 
 log = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504, 529}
+CONTINUE_PROMPT = ("Your previous answer was cut off by the output limit. Continue exactly where it stopped, "
+                   "without repeating anything and without any preamble.")
 
 
 def known_models() -> list[str]:
@@ -92,13 +102,29 @@ class LLMResponse:
     usage: Usage
     latency_ms: float
     attempts: int = 1
+    effort: str | None = None
+    streamed: bool = False
+    joined_text: str | None = None       # the whole answer when it was continued
+    turns: list[dict[str, Any]] = field(default_factory=list)   # continuation turns before `message`
+    continuations: int = 0
 
     @property
     def stop_reason(self) -> str | None:
         return self.message.stop_reason
 
     @property
+    def cut(self) -> bool:
+        """Still stopped at max_tokens (after any continuations): the answer is incomplete."""
+        return self.stop_reason == "max_tokens"
+
+    @property
+    def raw_text(self) -> str:
+        return "".join(b.text for b in self.message.content if b.type == "text")
+
+    @property
     def text(self) -> str:
+        if self.joined_text is not None:
+            return self.joined_text
         return "\n".join(b.text for b in self.message.content if b.type == "text").strip()
 
     @property
@@ -109,7 +135,7 @@ class LLMResponse:
 class LLMError(Exception):
     """A model call that failed for good (after retries). `kind` says why, for a person."""
 
-    UNAVAILABLE = {"rate_limited", "overloaded", "server", "timeout", "connection"}
+    UNAVAILABLE = {"rate_limited", "overloaded", "server", "timeout", "connection", "malformed"}
 
     def __init__(self, kind: str, message: str, *, model: str, status: int | None = None, attempts: int = 1):
         super().__init__(message)
@@ -126,12 +152,29 @@ class LLMError(Exception):
     def describe(self) -> str:
         what = {"rate_limited": "is rate-limited", "overloaded": "is overloaded", "server": "had a server error",
                 "timeout": "did not answer in time", "connection": "could not be reached",
-                "auth": "rejected our API key", "bad_request": "rejected the request"}.get(self.kind, "failed")
+                "auth": "rejected our API key", "bad_request": "rejected the request",
+                "malformed": "sent a malformed response"}.get(self.kind, "failed")
         status = f" ({self.status})" if self.status else ""
         return f"{self.model} {what}{status}"
 
 
+def _check_shape(message: Any) -> None:
+    content = getattr(message, "content", None)
+    usage = getattr(message, "usage", None)
+    if not isinstance(message, Message) or not isinstance(content, list) \
+            or not all(hasattr(b, "type") for b in content) or not isinstance(getattr(usage, "input_tokens", None), int) \
+            or not isinstance(getattr(usage, "output_tokens", None), int):
+        raise MalformedResponse(f"not a Message: {str(message)[:120]!r}")
+
+
+def _continuation(purpose: str) -> int:
+    _, _, n = purpose.rpartition(":continue")
+    return int(n) if n.isdigit() else 0
+
+
 def _classify(exc: Exception) -> tuple[str, int | None]:
+    if isinstance(exc, MalformedResponse | anthropic.APIResponseValidationError | json.JSONDecodeError):
+        return "malformed", None
     if isinstance(exc, anthropic.APITimeoutError):
         return "timeout", None
     if isinstance(exc, anthropic.APIConnectionError):
@@ -231,11 +274,15 @@ class LLM:
 
     # -- calls -------------------------------------------------------------------------------
 
-    def create(self, *, model: str, messages: list[dict[str, Any]], max_tokens: int, purpose: str,
+    def create(self, *, model: str, messages: list[dict[str, Any]], max_tokens: int, purpose: str, effort: str,
                system: str | list[dict[str, Any]] | None = None, tools: Iterable[dict[str, Any]] | None = None,
                tool_choice: dict[str, Any] | None = None, request_id: str | None = None,
-               job_run_id: int | None = None, timeout_s: float | None = None,
-               output_config: dict[str, Any] | None = None) -> LLMResponse:
+               job_run_id: int | None = None, timeout_s: float | None = None, stream: bool = False,
+               progress: Progress | None = None, output_format: dict[str, Any] | None = None) -> LLMResponse:
+        """One model call. `effort` is required (every call names it); the request is shaped by the
+        model's profile so nothing it rejects is sent; it streams when asked, when someone watches
+        (`progress`), or when max_tokens is above the model's non-streaming limit. `output_format` is
+        structured output (`output_config.format`, a JSON schema)."""
         params: dict[str, Any] = {"model": model, "max_tokens": max_tokens, "messages": self._clean(messages)}
         if system:
             params["system"] = self._clean(system)
@@ -243,31 +290,69 @@ class LLM:
             params["tools"] = list(tools)
         if tool_choice:
             params["tool_choice"] = tool_choice
-        if output_config:   # effort and/or a JSON-schema `format` (structured outputs)
-            params["output_config"] = {**params.get("output_config", {}), **output_config}
+        if output_format:
+            params["output_config"] = {"format": output_format}
+        params, changed = conform(params, effort)
+        if changed:
+            log.info("%s call to %s reshaped for the model: %s", purpose, model, "; ".join(changed))
+        streamed = stream or progress is not None or profile(model).must_stream(params["max_tokens"])
+        detail = {"effort": effort, "streamed": int(streamed), "continuation": _continuation(purpose)}
         timeout = timeout_s or self.timeout_s
         attempt = 0
         while True:
             attempt += 1
             started = time.monotonic()
             try:
-                message = self.client.messages.create(**params, timeout=timeout)
-            except anthropic.AnthropicError as exc:
+                if streamed:
+                    message = stream_message(self.client, params, timeout=timeout, purpose=purpose,
+                                             progress=progress)
+                else:
+                    message = self.client.messages.create(**params, timeout=timeout)
+                _check_shape(message)
+            except (anthropic.AnthropicError, MalformedResponse, json.JSONDecodeError) as exc:
                 latency = (time.monotonic() - started) * 1000
                 kind, status = _classify(exc)
-                detail = self._clean(_error_text(exc, kind, status))   # it goes to the ledger and logs
-                self._record(request_id, job_run_id, model, purpose, Usage(), latency, None, detail)
-                wait = self.retry.wait_s(attempt, exc) if kind not in ("timeout", "other") else None
+                detail_text = self._clean(_error_text(exc, kind, status))   # it goes to the ledger and logs
+                self._record(request_id, job_run_id, model, purpose, Usage(), latency, None, detail_text, detail)
+                retryable = kind not in ("timeout", "other", "malformed")
+                wait = self.retry.wait_s(attempt, exc) if retryable else None
                 if wait is None:
-                    log.warning("%s call to %s failed after %d attempt(s): %s", purpose, model, attempt, detail)
-                    raise LLMError(kind, detail, model=model, status=status, attempts=attempt) from exc
-                log.info("%s call to %s: %s; retry %d in %.2fs", purpose, model, detail, attempt, wait)
+                    log.warning("%s call to %s failed after %d attempt(s): %s", purpose, model, attempt, detail_text)
+                    raise LLMError(kind, detail_text, model=model, status=status, attempts=attempt) from exc
+                log.info("%s call to %s: %s; retry %d in %.2fs", purpose, model, detail_text, attempt, wait)
+                if progress is not None:
+                    progress.report(purpose=purpose, model=model, activity=f"retrying ({kind})", call_tokens=0)
                 self.sleep(wait)
                 continue
             latency = (time.monotonic() - started) * 1000
             usage = self.usage_of(model, message)
-            self._record(request_id, job_run_id, model, purpose, usage, latency, message.stop_reason, None)
-            return LLMResponse(message, model, usage, latency, attempt)
+            self._record(request_id, job_run_id, model, purpose, usage, latency, message.stop_reason, None, detail)
+            return LLMResponse(message, model, usage, latency, attempt, effort=effort, streamed=streamed)
+
+    def complete(self, *, max_continuations: int = 2, **create: Any) -> LLMResponse:
+        """`create`, and while the answer stops at max_tokens, continue it: the cut turn goes back
+        unchanged (thinking blocks included) and a NEW user turn asks to continue — never a prefill.
+        The result joins the text; `.turns` are the extra messages a tool loop must keep; `.cut` says
+        it still ended at max_tokens after `max_continuations`."""
+        first = self.create(**create)
+        if first.stop_reason != "max_tokens" or first.tool_uses or max_continuations <= 0:
+            return first
+        messages = list(create["messages"])
+        response, parts, turns = first, [first], []
+        purpose = create["purpose"]
+        for n in range(1, max_continuations + 1):
+            turns += [response.message.to_param(), {"role": "user", "content": CONTINUE_PROMPT}]
+            response = self.create(**{**create, "messages": [*messages, *turns], "purpose": f"{purpose}:continue{n}"})
+            parts.append(response)
+            if response.stop_reason != "max_tokens" or response.tool_uses:
+                break
+        usage = Usage()
+        for part in parts:
+            usage.add(part.usage)
+        joined = "".join(p.raw_text for p in parts).strip()
+        return LLMResponse(response.message, response.model, usage, sum(p.latency_ms for p in parts),
+                           sum(p.attempts for p in parts), effort=response.effort, streamed=response.streamed,
+                           joined_text=joined, turns=turns, continuations=len(parts) - 1)
 
     def usage_of(self, model: str, message: Message) -> Usage:
         u = message.usage
@@ -296,16 +381,17 @@ class LLM:
         return _redact_unsigned(value, self.redactor) if self.redactor is not None else value
 
     def _record(self, request_id: str | None, job_run_id: int | None, model: str, purpose: str, usage: Usage,
-                latency_ms: float, stop_reason: str | None, error: str | None) -> None:
+                latency_ms: float, stop_reason: str | None, error: str | None, detail: dict[str, Any]) -> None:
         if self.ledger is None:
             return
         try:
-            self.ledger.record_llm_call(
+            call_id = self.ledger.record_llm_call(
                 request_id=request_id, job_run_id=job_run_id, model=model, purpose=purpose,
                 input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
                 cache_read_tokens=usage.cache_read_tokens, cache_write_tokens=usage.cache_write_tokens,
                 cost_usd=round(usage.cost_usd, 8), latency_ms=round(latency_ms, 1), stop_reason=stop_reason,
                 error=error)
+            self.ledger.set_llm_call_detail(call_id, **detail)
         except Exception:  # accounting must never take a reply down with it
             log.exception("could not record an LLM call in the ledger")
 
@@ -322,6 +408,8 @@ SIGNED_BLOCKS = {"thinking", "redacted_thinking"}
 def _redact_unsigned(value: Any, redactor: Redactor) -> Any:
     """Redact every string in a prompt except inside thinking blocks: the API checks those against
     their signature (a modified block is a 400), and they are the model's own output, sent back."""
+    if hasattr(value, "model_dump"):      # SDK blocks from Message.to_param(): redact them as plain data
+        value = value.model_dump(exclude_none=True)
     if isinstance(value, dict):
         if value.get("type") in SIGNED_BLOCKS:
             return value

@@ -36,15 +36,16 @@ from bot.prompts import (
 )
 from bot.registry import ArgError
 from bot.tiers import Meter
+from bot.tiers.budgets import Budgets, higher, settle
 from bot.tiers.cheap import FanOut
 from bot.tiers.code_route import code_to_premium
-from bot.tiers.pipeline import STAGE2_MAX_TOKENS, Pipeline
-from bot.tiers.premium import PREMIUM_MAX_TOKENS, PremiumAgent
+from bot.tiers.pipeline import Pipeline
+from bot.tiers.premium import PremiumAgent
+from bot.tool_input import BadInput, name_list, required_text
 
 log = logging.getLogger(__name__)
 
 MAX_STEPS = 6
-ORCHESTRATOR_MAX_TOKENS = 2048
 SCRIPT_OUTPUT_CHARS = 6000
 MIN_PREMIUM_INPUT = 1000      # below this, a premium call is not worth making: the mid model answers
 _REF = re.compile(r"\[\[(request|thread|script:([a-z0-9]+\.[a-z0-9-]+))\]\]")
@@ -52,10 +53,6 @@ FIRST_TOOL_TIER = {"run_script": "script", "load_skill": "direct", "load_memory"
                    "delegate_premium": "premium", "run_pipeline": "pipeline", "fan_out": "cheap"}
 SCRIPTS_STILL_WORK = ("Scripts still work without it: `/ops scripts` lists them and "
                       "`run <script> --arg value` runs one.")
-
-
-class BadInput(ValueError):
-    """A tool call the model can correct: the message goes back as an error tool result."""
 
 
 @dataclass
@@ -78,10 +75,12 @@ class LLMOrchestrator:
         self.token_cap = settings.bot_request_token_cap
         self.daily_budget = settings.bot_daily_budget_usd        # 0 = no daily cap
         self.memory = getattr(bot, "memory", None)
+        self.budgets = Budgets.from_settings(settings)
         self.premium = PremiumAgent(llm, bot.registry, self.memory, premium_model=self.premium_model,
-                                    mid_model=self.mid_model, default_budget=settings.bot_premium_input_budget)
+                                    mid_model=self.mid_model, default_budget=settings.bot_premium_input_budget,
+                                    budgets=self.budgets)
         self.pipeline = Pipeline(llm, mid_model=self.mid_model, premium_model=self.premium_model,
-                                 default_budget=settings.bot_premium_input_budget)
+                                 default_budget=settings.bot_premium_input_budget, budgets=self.budgets)
         self.tools = orchestrator_tools()
         self.cheap = FanOut(llm, cheap_model=settings.bot_model_cheap, mid_model=self.mid_model)
 
@@ -110,6 +109,7 @@ class _Request:
         self.request_text = ""
         self.thread_text = ""
         self.outputs: dict[str, str] = {}     # script → its latest output, for [[script:name]]
+        self.effort = orch.budgets.orchestrator.effort     # raised when a loaded skill asks for more
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -150,18 +150,22 @@ class _Request:
                 self.meter.note(f"Stopped at this request's token cap ({o.token_cap:,} tokens).", visible=True)
                 break
             final_step = step == o.max_steps - 1
-            response = o.llm.create(
+            response = o.llm.complete(
                 model=o.mid_model, system=system, tools=tools, messages=messages, purpose="orchestrator",
-                max_tokens=ORCHESTRATOR_MAX_TOKENS, request_id=self.ctx.request_id,
-                tool_choice={"type": "none"} if final_step else None)
+                max_tokens=o.budgets.orchestrator.max_tokens, effort=self.effort, request_id=self.ctx.request_id,
+                tool_choice={"type": "none"} if final_step else None, max_continuations=o.budgets.continuations)
             self.meter.add(response)
             last_input = response.usage.total_input
             uses = response.tool_uses
+            messages.extend(response.turns)
+            if response.stop_reason == "pause_turn" and not final_step:   # send it back as is to go on
+                messages.append(response.message.to_param())
+                continue
             if self.tier is None:
                 self.decide_from(response)
             last_text = response.text or last_text
             if not uses:
-                return self.finish(response.text, response.stop_reason)
+                return self.finish_response(response)
             if final_step:
                 self.meter.note(f"Stopped after {o.max_steps} steps.", visible=True)
                 break
@@ -231,9 +235,19 @@ class _Request:
         return reply
 
     def finish(self, text: str, stop_reason: str | None) -> Reply:
-        if stop_reason == "max_tokens":
-            self.meter.note("The answer hit its length limit and may be cut short.", visible=True)
         return self.reply(text.strip() or ("" if self.confirmation else "I have no answer to that."))
+
+    def finish_response(self, response: LLMResponse) -> Reply:
+        """The reply for a final response, by its stop reason: a still-cut answer goes out as a file."""
+        settled = settle(response, name=f"answer-{self.ctx.request_id}.md")
+        if settled.note:
+            self.meter.note(settled.note, visible=True)
+        if settled.artifact is not None and self.artifact is None:
+            self.artifact = settled.artifact
+        reply = self.finish(settled.text, response.stop_reason)
+        if settled.outcome != "ok":
+            reply.outcome = settled.outcome
+        return reply
 
     def unavailable(self, exc: LLMError) -> Reply:
         """The mid model (or every model) failed for good: say so clearly; scripts still work."""
@@ -269,7 +283,7 @@ class _Request:
             return _Result(f"{use.name}: {exc}", is_error=True)
 
     def run_script(self, data: dict[str, Any]) -> _Result:
-        name = _text(data, "name", "a script name from the index").lower().removeprefix("run ")
+        name = required_text(data, "name", "a script name from the index").lower().removeprefix("run ")
         entry = self.bot.registry.script(name)
         if entry is None:
             close = self.bot.router.closest(name)
@@ -307,12 +321,13 @@ class _Request:
         return _Result("Script output (untrusted data):\n" + body, is_error=reply.outcome != "ok")
 
     def load_skill(self, data: dict[str, Any]) -> _Result:
-        name = _text(data, "name", "a skill name from the index")
+        name = required_text(data, "name", "a skill name from the index")
         skill = self.bot.registry.skills.get(name)
         if skill is None:
             return _Result(f"There is no skill {name!r}. Skills: {', '.join(self.bot.registry.skills)}.",
                            is_error=True)
         extra = ""
+        self.effort = higher(self.effort, skill.effort)
         if skill.tier == "premium":
             extra = f"\n\n(This is a [premium] skill: use delegate_premium with skills=[\"{name}\"].)"
         elif skill.tier == "pipeline":
@@ -322,7 +337,7 @@ class _Request:
         return _Result(skill.body() + extra)
 
     def load_memory(self, data: dict[str, Any]) -> _Result:
-        name = _text(data, "name", "a memory note name from the index")
+        name = required_text(data, "name", "a memory note name from the index")
         note = self.o.memory.get(name) if self.o.memory is not None else None
         if note is None:
             names = [n.name for n in self.o.memory.notes()][:40] if self.o.memory is not None else []
@@ -331,9 +346,9 @@ class _Request:
 
     def delegate_premium(self, data: dict[str, Any]) -> _Result:
         o = self.o
-        task = _text(data, "task", "what the premium model must do")
+        task = required_text(data, "task", "what the premium model must do")
         skills = self._skills(data.get("skills"))
-        memory = _names(data.get("memory"), "memory")
+        memory = name_list(data.get("memory"), "memory")
         missing = [n for n in memory if o.memory is None or o.memory.get(n) is None]
         if missing:
             raise BadInput(f"unknown memory note(s): {', '.join(missing)}")
@@ -341,33 +356,34 @@ class _Request:
         if not isinstance(context, str):
             context = json.dumps(context, ensure_ascii=False)
         context = self.expand(context)
-        budget = min(o.premium.budget_for(skills), self.room() - PREMIUM_MAX_TOKENS)
+        output = o.premium.output(skills)
+        budget = min(o.premium.budget_for(skills), self.room() - output.max_tokens)
         if budget < MIN_PREMIUM_INPUT:
             return self.no_room("the premium model")
         prompt = o.premium.prompt(task=task, skills=skills, memory=memory, excerpt=self.bot.redactor(context),
                                   budget=budget)
-        allowed, skipped = self.premium_allowed(prompt.estimate, PREMIUM_MAX_TOKENS)
+        allowed, skipped = self.premium_allowed(prompt.estimate, output.max_tokens)
         response = o.premium.run(prompt, self.meter, request_id=self.ctx.request_id, allow_premium=allowed,
-                                 skipped=skipped)
-        return _Result("delegated", final=self.finish(response.text, response.stop_reason))
+                                 skipped=skipped, output=output, progress=self.ctx.incoming.progress)
+        return _Result("delegated", final=self.finish_response(response))
 
     def fan_out(self, data: dict[str, Any]) -> _Result:
         return _Result(*self.o.cheap.tool(self, data))
 
     def run_pipeline(self, data: dict[str, Any]) -> _Result:
         o = self.o
-        name = _text(data, "skill", "a [pipeline] skill name from the index")
+        name = required_text(data, "skill", "a [pipeline] skill name from the index")
         skill = self.bot.registry.skills.get(name)
         if skill is None or skill.tier != "pipeline":
             pipelines = [s.name for s in self.bot.registry.skills.values() if s.tier == "pipeline"]
             what = "no skill" if skill is None else f"a {skill.tier} skill, not a pipeline:"
             raise BadInput(f"{name!r} is {what}. Pipeline skills: {', '.join(pipelines) or 'none'}.")
-        brief = self.bot.redactor(_text(data, "brief", "everything the content needs"))
+        brief = self.bot.redactor(required_text(data, "brief", "everything the content needs"))
         if o.pipeline.max_tokens(skill, brief) > self.room():
             return self.no_room("the two-stage pipeline")
-        allowed, skipped = self.premium_allowed(o.pipeline.budget_for(skill), STAGE2_MAX_TOKENS)
+        allowed, skipped = self.premium_allowed(o.pipeline.budget_for(skill), o.budgets.stage2.max_tokens)
         result = o.pipeline.run(skill, brief, self.meter, request_id=self.ctx.request_id,
-                                allow_premium=allowed, skipped=skipped)
+                                allow_premium=allowed, skipped=skipped, progress=self.ctx.incoming.progress)
         self.artifact = result.artifact
         preview = clip(result.content.strip(), 800, "content")
         text = f"Here is the {skill.name.replace('-', ' ')}: `{result.artifact.filename}` is attached.\n\n{preview}"
@@ -411,28 +427,11 @@ class _Request:
                        f"model {o.mid_model} answered instead of the premium model.")
 
     def _skills(self, raw: Any) -> list:
-        names = _names(raw, "skills")
+        names = name_list(raw, "skills")
         unknown = [n for n in names if n not in self.bot.registry.skills]
         if unknown:
             raise BadInput(f"unknown skill(s): {', '.join(unknown)}. Skills: {', '.join(self.bot.registry.skills)}")
         return [self.bot.registry.skills[n] for n in names]
-
-
-def _text(data: dict[str, Any], key: str, what: str) -> str:
-    value = data.get(key)
-    if not isinstance(value, str) or not value.strip():
-        raise BadInput(f'"{key}" is required: {what}.')
-    return value.strip()
-
-
-def _names(raw: Any, key: str) -> list[str]:
-    if raw is None or raw == "":
-        return []
-    if isinstance(raw, str):
-        raw = [s.strip() for s in raw.split(",") if s.strip()]
-    if not isinstance(raw, list) or not all(isinstance(n, str) for n in raw):
-        raise BadInput(f'"{key}" must be a list of names.')
-    return [n.strip() for n in raw if n.strip()]
 
 
 def build_orchestrator(bot: OpsBot, llm: LLM | None = None) -> LLMOrchestrator:

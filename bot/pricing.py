@@ -6,12 +6,17 @@ were read on READ_ON from Anthropic's own pages:
 
 - PRICING_PAGE, the "Model pricing" table (Opus 4 … 5, Sonnet 4 … 4.6, Haiku 4.5, Fable/Mythos 5 and 5.1);
 - the model overview pages (MODEL_PAGE/<model>/overview) for the models released after that table's
-  copy: Opus 5.5, Sonnet 5 and 5.5, Haiku 5.5 (and Fable 5.2 from a model comparison table there).
+  copy: Opus 5.5, Sonnet 5 and 5.5, Haiku 5.5 (and Fable 5.2 from a model comparison table there);
+- MODEL_PAGE/sonnet-5-5/migration-guide (re-read 2026-12-05): Sonnet 5.5 cache reads cost $0.10/MTok,
+  half the Sonnet 5 rate (cut on 2026-10-07; the overview's $0.20 is the older figure);
+- MODEL_PAGE/haiku-5-5/overview (re-read 2026-12-05): Haiku 5.5 is priced in two prompt-size bands —
+  a prompt (input + cache reads + cache writes) up to 100,000 tokens pays $0.10 in / $0.50 out /
+  $0.125 5-minute write / $0.01 read; over 100,000 tokens every token of that request, output
+  included, pays $0.50 / $2.50 / $0.625 / $0.05. `Price.long` models the upper band.
 
 Where a page gave no cache price, the standard multipliers are used (write 1.25 × input, read
-0.1 × input) and the row says so. Known simplifications: Haiku 5.5 bills prompts over 100k tokens at
-5 × its rates (the bot's per-request token cap keeps calls below that by default); 1-hour cache writes
-and the Batch API are not used by the bot and not modelled.
+0.1 × input) and the row says so. 1-hour cache writes and the Batch API are not used by the bot and
+not modelled.
 
 Prices change: BOT_PRICING_FILE, a YAML file of the same shape, replaces entries per model (and may
 add models):
@@ -37,6 +42,7 @@ import yaml
 log = logging.getLogger(__name__)
 
 READ_ON = "2026-11-25"
+REREAD_ON = "2026-12-05"   # Sonnet 5.5 cache reads and Haiku 5.5's bands, re-read for issue 10
 PRICING_PAGE = "https://platform.claude.com/docs/en/about-claude/pricing"
 MODEL_PAGE = "https://platform.claude.com/docs/en/models"
 SOURCE = f"{PRICING_PAGE} and {MODEL_PAGE}/<model>/overview, read {READ_ON}"
@@ -49,9 +55,15 @@ class Price:
     cache_write: float
     cache_read: float
     source: str = field(default="", compare=False)   # where the figures come from
+    long_above: int | None = None                      # prompt size (tokens) above which `long` applies
+    long: Price | None = None
 
     def cost(self, *, input_tokens: int = 0, output_tokens: int = 0, cache_write_tokens: int = 0,
              cache_read_tokens: int = 0) -> float:
+        if self.long is not None and self.long_above is not None \
+                and input_tokens + cache_write_tokens + cache_read_tokens > self.long_above:
+            return self.long.cost(input_tokens=input_tokens, output_tokens=output_tokens,
+                                  cache_write_tokens=cache_write_tokens, cache_read_tokens=cache_read_tokens)
         return (input_tokens * self.input + output_tokens * self.output
                 + cache_write_tokens * self.cache_write + cache_read_tokens * self.cache_read) / 1_000_000
 
@@ -70,9 +82,13 @@ _TABLE = f"{PRICING_PAGE} (read {READ_ON})"
 _OPUS_5_5 = Price(4.00, 20.00, 5.00, 0.20, f"{MODEL_PAGE}/opus-5-5/overview (read {READ_ON})")
 _OPUS_4_5_TO_5 = Price(5.00, 25.00, 6.25, 0.50, _TABLE)
 _OPUS_4_0_4_1 = Price(15.00, 75.00, 18.75, 1.50, _TABLE)
-_SONNET_5_X = Price(2.00, 10.00, 2.50, 0.20, f"{MODEL_PAGE}/sonnet-5-5/overview, …/sonnet-5/overview (read {READ_ON})")
+_SONNET_5_5 = Price(2.00, 10.00, 2.50, 0.10, f"{MODEL_PAGE}/sonnet-5-5/overview; cache read "
+                    f"{MODEL_PAGE}/sonnet-5-5/migration-guide (cut 2026-10-07; read {REREAD_ON})")
+_SONNET_5_X = Price(2.00, 10.00, 2.50, 0.20, f"{MODEL_PAGE}/sonnet-5/overview (read {READ_ON})")
 _SONNET_4_X = Price(3.00, 15.00, 3.75, 0.30, _TABLE)
-_HAIKU_5_5 = _standard_cache(0.10, 0.50, f"{MODEL_PAGE}/haiku-5-5/overview, prompts ≤ 100k tokens (read {READ_ON})")
+_HAIKU_5_5_SRC = f"{MODEL_PAGE}/haiku-5-5/overview (read {REREAD_ON})"
+_HAIKU_5_5 = Price(0.10, 0.50, 0.125, 0.01, f"{_HAIKU_5_5_SRC}: prompts up to 100,000 tokens", long_above=100_000,
+                   long=Price(0.50, 2.50, 0.625, 0.05, f"{_HAIKU_5_5_SRC}: prompts over 100,000 tokens"))
 _HAIKU_4_5 = Price(1.00, 5.00, 1.25, 0.10, _TABLE)
 _FABLE_5_2 = _standard_cache(8.00, 40.00, f"{MODEL_PAGE}/sonnet-5/overview, model comparison (read {READ_ON})")
 _FABLE_5_1 = Price(10.00, 50.00, 12.50, 0.25, _TABLE)      # Fable 5.1 and Mythos 5.1
@@ -84,7 +100,7 @@ DEFAULT_PRICES: dict[str, Price] = {
     "claude-opus-4-7": _OPUS_4_5_TO_5, "claude-opus-4-6": _OPUS_4_5_TO_5, "claude-opus-4-5": _OPUS_4_5_TO_5,
     "claude-opus-4-1": _OPUS_4_0_4_1, "claude-opus-4-0": _OPUS_4_0_4_1,
     # Sonnet class — mid (orchestrator and workhorse)
-    "claude-sonnet-5-5": _SONNET_5_X, "claude-sonnet-5": _SONNET_5_X, "claude-sonnet-4-6": _SONNET_4_X,
+    "claude-sonnet-5-5": _SONNET_5_5, "claude-sonnet-5": _SONNET_5_X, "claude-sonnet-4-6": _SONNET_4_X,
     "claude-sonnet-4-5": _SONNET_4_X, "claude-sonnet-4-0": _SONNET_4_X,
     # Haiku class — cheap
     "claude-haiku-5-5": _HAIKU_5_5, "claude-haiku-4-5": _HAIKU_4_5,

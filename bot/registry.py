@@ -397,6 +397,7 @@ class SkillEntry(_Strict):
     scripts: list[str] = []
     budget_tokens: int | None = Field(None, gt=0)
     review: bool = False    # pipeline: the mid model builds stage 2, the premium model reviews it
+    effort: Literal["low", "medium", "high", "xhigh", "max"] | None = None   # asks for more than its tier's
     path: Path
 
     def body(self) -> str:

@@ -1,7 +1,12 @@
-"""The fake Anthropic API, driven by the real `anthropic` SDK (2.x) over 127.0.0.1."""
+"""The fake Anthropic API's wire plumbing, driven by the real `anthropic` SDK (2.x) over 127.0.0.1.
+
+These tests use the lenient fake (model_behaviour=False: no thinking, no 5.5 rules) to check the
+protocol itself; tests/test_fake_models.py checks how it behaves like the 5.5 models.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import anthropic
@@ -11,6 +16,12 @@ from tests.fakes.anthropic_server import FakeAnthropic, Reply, estimate_input_to
 
 MODEL = "claude-sonnet-5-5"
 USER = [{"role": "user", "content": "how many open PRs?"}]
+
+
+@pytest.fixture
+def fake_anthropic() -> Iterator[FakeAnthropic]:
+    with FakeAnthropic(model_behaviour=False) as fake:
+        yield fake
 
 
 def client_for(
@@ -173,9 +184,18 @@ def test_missing_key_is_401(fake_anthropic: FakeAnthropic) -> None:
     assert err.value.type == "authentication_error" and not fake_anthropic.requests[-1].had_key
 
 
-def test_stream_is_refused_clearly(anthropic_client: anthropic.Anthropic) -> None:
-    with pytest.raises(anthropic.BadRequestError, match="stream"):
-        anthropic_client.messages.create(model=MODEL, max_tokens=100, messages=USER, stream=True)
+def test_stream_is_server_sent_events(fake_anthropic: FakeAnthropic, anthropic_client: anthropic.Anthropic) -> None:
+    fake_anthropic.reply_text("x" * 1000)
+    fake_anthropic.reply_tool_use("run_script", {"name": "stripe.mrr"})
+    with anthropic_client.messages.stream(model=MODEL, max_tokens=1000, messages=USER) as stream:
+        kinds = [event.type for event in stream]
+        message = stream.get_final_message()
+    assert kinds[0] == "message_start" and kinds[-1] == "message_stop"
+    assert {"content_block_start", "content_block_delta", "content_block_stop", "message_delta"} <= set(kinds)
+    assert message.content[0].text == "x" * 1000 and message.stop_reason == "end_turn"  # type: ignore[union-attr]
+    with anthropic_client.messages.stream(model=MODEL, max_tokens=1000, messages=USER) as stream:
+        tool = stream.get_final_message()
+    assert tool.content[0].input == {"name": "stripe.mrr"} and tool.stop_reason == "tool_use"  # type: ignore[union-attr]
 
 
 def test_base_url_from_env(fake_anthropic: FakeAnthropic, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -186,7 +206,7 @@ def test_base_url_from_env(fake_anthropic: FakeAnthropic, monkeypatch: pytest.Mo
 
 
 def test_context_manager_outside_pytest() -> None:
-    with FakeAnthropic() as fake:
+    with FakeAnthropic(model_behaviour=False) as fake:
         fake.reply_text("hi")
         with client_for(fake) as client:
             assert client.messages.create(model=MODEL, max_tokens=10, messages=USER).content[0].text == "hi"  # type: ignore[union-attr]

@@ -301,7 +301,8 @@ def test_summary_by_the_mid_model_only_when_wrong_and_recorded(world, fake_anthr
     text = service.summarizer(Report([Check("jobs", "warn", "flaky disabled")], NOW))
     assert text.startswith("Job flaky is disabled")
     request = fake_anthropic.message_requests[0]
-    assert request.body["max_tokens"] == 200 and request.model == settings.bot_model_mid
+    assert request.body["max_tokens"] == 2_000 and request.model == settings.bot_model_mid   # thinking counts
+    assert request.body["output_config"]["effort"] == "low"
     call = service.ledger.db.execute("SELECT purpose, input_tokens, output_tokens, cost_usd FROM llm_calls"
                                      ).fetchone()
     assert call[:3] == ("heartbeat-summary", 120, 20) and call[3] > 0

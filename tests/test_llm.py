@@ -14,7 +14,7 @@ from bot.ledger import Ledger
 from bot.llm import LLM, LLMError, RetryPolicy, check_model, known_models
 from bot.pricing import PriceTable, PricingError
 from bot.redact import Redactor
-from tests.fakes.anthropic_server import FakeAnthropic
+from tests.fakes.anthropic_server import FakeAnthropic, Reply
 
 MID = "claude-sonnet-5-5"
 USER = [{"role": "user", "content": "hello"}]
@@ -89,8 +89,8 @@ def test_default_models_are_current() -> None:
 def test_call_records_tokens_cache_cost_latency_and_stop_reason(fake_anthropic: FakeAnthropic, ledger: Ledger) -> None:
     llm = make_llm(fake_anthropic, ledger)
     system = [{"type": "text", "text": "index line\n" * 200, "cache_control": {"type": "ephemeral"}}]
-    first = llm.create(model=MID, system=system, messages=USER, max_tokens=100, purpose="test", request_id="r1")
-    second = llm.create(model=MID, system=system, messages=USER, max_tokens=100, purpose="test", request_id="r1")
+    first = llm.create(model=MID, system=system, messages=USER, max_tokens=2000, effort="low", purpose="test", request_id="r1")
+    second = llm.create(model=MID, system=system, messages=USER, max_tokens=2000, effort="low", purpose="test", request_id="r1")
 
     assert first.usage.cache_write_tokens > 0 and second.usage.cache_read_tokens == first.usage.cache_write_tokens
     assert second.usage.cost_usd < first.usage.cost_usd
@@ -107,7 +107,7 @@ def test_429_retry_after_is_honoured(fake_anthropic: FakeAnthropic, ledger: Ledg
     llm = make_llm(fake_anthropic, ledger, sleep=slept.append)
     fake_anthropic.fail(429, retry_after=1.5)
     fake_anthropic.reply_text("ok")
-    response = llm.create(model=MID, messages=USER, max_tokens=10, purpose="test", request_id="r")
+    response = llm.create(model=MID, messages=USER, max_tokens=2000, effort="low", purpose="test", request_id="r")
     assert response.text == "ok" and response.attempts == 2 and slept == [1.5]
     rows = ledger.llm_calls_for("r")
     assert "429 rate_limited" in rows[0]["error"] and rows[1]["error"] is None
@@ -118,7 +118,7 @@ def test_retry_after_beyond_the_cap_fails_fast(fake_anthropic: FakeAnthropic, le
     llm = make_llm(fake_anthropic, ledger, max_wait=5.0, sleep=slept.append)
     fake_anthropic.fail(429, retry_after=3600)
     with pytest.raises(LLMError) as err:
-        llm.create(model=MID, messages=USER, max_tokens=10, purpose="test")
+        llm.create(model=MID, messages=USER, max_tokens=2000, effort="low", purpose="test")
     assert slept == [] and len(fake_anthropic.message_requests) == 1
     assert err.value.kind == "rate_limited" and err.value.unavailable
 
@@ -129,7 +129,7 @@ def test_529_retried_with_backoff_then_gives_up(fake_anthropic: FakeAnthropic, l
     for _ in range(3):
         fake_anthropic.fail(529)
     with pytest.raises(LLMError) as err:
-        llm.create(model=MID, messages=USER, max_tokens=10, purpose="test", request_id="r")
+        llm.create(model=MID, messages=USER, max_tokens=2000, effort="low", purpose="test", request_id="r")
     assert err.value.kind == "overloaded" and err.value.status == 529 and err.value.attempts == 3
     assert len(slept) == 2 and slept[0] < slept[1] and "overloaded" in err.value.describe()
     assert len(ledger.llm_calls_for("r")) == 3
@@ -139,7 +139,7 @@ def test_400_is_not_retried(fake_anthropic: FakeAnthropic, ledger: Ledger) -> No
     llm = make_llm(fake_anthropic, ledger)
     fake_anthropic.fail(400, message="messages: bad")
     with pytest.raises(LLMError) as err:
-        llm.create(model=MID, messages=USER, max_tokens=10, purpose="test")
+        llm.create(model=MID, messages=USER, max_tokens=2000, effort="low", purpose="test")
     assert err.value.kind == "bad_request" and not err.value.unavailable
     assert len(fake_anthropic.message_requests) == 1
 
@@ -148,7 +148,7 @@ def test_x_should_retry_false_is_respected(fake_anthropic: FakeAnthropic, ledger
     llm = make_llm(fake_anthropic, ledger)
     fake_anthropic.fail(529, headers={"x-should-retry": "false"})
     with pytest.raises(LLMError):
-        llm.create(model=MID, messages=USER, max_tokens=10, purpose="test")
+        llm.create(model=MID, messages=USER, max_tokens=2000, effort="low", purpose="test")
     assert len(fake_anthropic.message_requests) == 1
 
 
@@ -156,7 +156,7 @@ def test_timeout_is_per_call_and_not_retried(fake_anthropic: FakeAnthropic, ledg
     llm = make_llm(fake_anthropic, ledger, timeout=0.1)
     fake_anthropic.delay(1.0)
     with pytest.raises(LLMError) as err:
-        llm.create(model=MID, messages=USER, max_tokens=10, purpose="test", request_id="r")
+        llm.create(model=MID, messages=USER, max_tokens=2000, effort="low", purpose="test", request_id="r")
     assert err.value.kind == "timeout" and len(fake_anthropic.message_requests) == 1
     assert "timeout" in ledger.llm_calls_for("r")[0]["error"]
 
@@ -170,13 +170,13 @@ def test_connection_errors_are_retried(ledger: Ledger) -> None:
     llm = LLM(client=client, pricing=PriceTable(), ledger=ledger, sleep=slept.append,
               retry=RetryPolicy(max_retries=2, backoff_base_s=0.01))
     with pytest.raises(LLMError) as err:
-        llm.create(model=MID, messages=USER, max_tokens=10, purpose="test", request_id="r")
+        llm.create(model=MID, messages=USER, max_tokens=2000, effort="low", purpose="test", request_id="r")
     assert err.value.kind == "connection" and len(slept) == 2 and len(ledger.llm_calls_for("r")) == 3
 
 
 def test_prompts_are_redacted(fake_anthropic: FakeAnthropic, ledger: Ledger) -> None:
     llm = make_llm(fake_anthropic, ledger, redactor=Redactor(["hunter2-very-secret"]))
-    llm.create(model=MID, system="key sk-ant-abcdefghijkl", max_tokens=10, purpose="test",
+    llm.create(model=MID, system="key sk-ant-abcdefghijkl", max_tokens=2000, effort="low", purpose="test",
                messages=[{"role": "user", "content": [{"type": "text", "text": "pw hunter2-very-secret"}]}])
     body = str(fake_anthropic.message_requests[0].body)
     assert "hunter2-very-secret" not in body and "sk-ant-abcdefghijkl" not in body and "[REDACTED]" in body
@@ -186,7 +186,7 @@ def test_error_text_is_redacted_before_the_ledger(fake_anthropic: FakeAnthropic,
     llm = make_llm(fake_anthropic, ledger, redactor=Redactor(["hunter2-very-secret"]))
     fake_anthropic.fail(400, message="gateway: header x-db-password=hunter2-very-secret not allowed")
     with pytest.raises(LLMError) as err:
-        llm.create(model=MID, messages=USER, max_tokens=10, purpose="test", request_id="r")
+        llm.create(model=MID, messages=USER, max_tokens=2000, effort="low", purpose="test", request_id="r")
     assert "hunter2" not in str(err.value) and "[REDACTED]" in ledger.llm_calls_for("r")[0]["error"]
 
 
@@ -194,13 +194,16 @@ def test_thinking_blocks_go_back_unmodified(fake_anthropic: FakeAnthropic, ledge
     """The API rejects a modified thinking block (its signature covers the text), so the redactor, which
     would rewrite a secret-looking word in it, leaves it alone - the text came from the model anyway."""
     llm = make_llm(fake_anthropic, ledger, redactor=Redactor(["postgres-prod-pw"]))
-    thinking = {"type": "thinking", "thinking": "The DSN uses postgres-prod-pw; do not repeat it.",
-                "signature": "sig-abc"}
-    llm.create(model=MID, max_tokens=10, purpose="test", messages=[
-        {"role": "user", "content": "why does postgres-prod-pw fail?"},
-        {"role": "assistant", "content": [thinking, {"type": "text", "text": "Checking postgres-prod-pw."}]},
-        {"role": "user", "content": "go on"}])
-    sent = fake_anthropic.message_requests[0].messages
+    fake_anthropic.enqueue(Reply(content=[
+        {"type": "thinking", "thinking": "The DSN uses postgres-prod-pw; do not repeat it."},
+        {"type": "text", "text": "Checking postgres-prod-pw."}]))
+    first_turn = [{"role": "user", "content": "why does postgres-prod-pw fail?"}]
+    first = llm.create(model=MID, max_tokens=2000, effort="low", purpose="test", messages=first_turn)
+    thinking = first.message.content[0].model_dump(exclude_none=True)
+    assert thinking["thinking"] == "The DSN uses postgres-prod-pw; do not repeat it."
+    llm.create(model=MID, max_tokens=2000, effort="low", purpose="test", messages=[   # a 400 if it were altered
+        *first_turn, first.message.to_param(), {"role": "user", "content": "go on"}])
+    sent = fake_anthropic.message_requests[1].messages
     assert sent[1]["content"][0] == thinking
     assert "postgres-prod-pw" not in str([sent[0], sent[1]["content"][1], sent[2]])
 
@@ -211,7 +214,7 @@ def test_from_settings_honours_base_url_and_sdk_env(fake_anthropic: FakeAnthropi
                         bot_llm_timeout_s=7.0, bot_llm_max_retries=4)
     llm = LLM.from_settings(settings, ledger=ledger)
     assert llm.client.max_retries == 0 and llm.timeout_s == 7.0 and llm.retry.max_retries == 4
-    assert llm.create(model=MID, messages=USER, max_tokens=10, purpose="t").text == "echo: hello"
+    assert llm.create(model=MID, messages=USER, max_tokens=2000, effort="low", purpose="t").text == "echo: hello"
 
     monkeypatch.setenv("ANTHROPIC_BASE_URL", fake_anthropic.base_url)      # the SDK's own variable
     env_settings = Settings(anthropic_api_key="k", bot_home=tmp_path)
@@ -238,7 +241,7 @@ def test_from_settings_redacts_without_being_given_a_redactor(fake_anthropic: Fa
     settings = Settings(anthropic_api_key="sk-ant-test-key-1234", anthropic_base_url=fake_anthropic.base_url,
                         bot_home=tmp_path)
     llm = LLM.from_settings(settings, ledger=ledger)
-    llm.create(model=MID, max_tokens=10, purpose="test",
+    llm.create(model=MID, max_tokens=2000, effort="low", purpose="test",
                messages=[{"role": "user", "content": "pw hunter2-very-secret, key sk-ant-test-key-1234"}])
     body = str(fake_anthropic.message_requests[0].body)
     assert "hunter2-very-secret" not in body and "sk-ant-test-key-1234" not in body and "[REDACTED]" in body

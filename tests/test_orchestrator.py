@@ -72,6 +72,11 @@ class PerModel:
 
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
+    return write_home(tmp_path)
+
+
+def write_home(tmp_path: Path) -> Path:
+    """A registry of demo scripts (real executables) under tmp_path."""
     (tmp_path / "registry").mkdir()
     (tmp_path / "registry" / "demo.yaml").write_text(REGISTRY)
     for rel, body in SCRIPTS.items():

@@ -100,10 +100,17 @@ def _v6_notes(db: Database) -> None:
         updated_at TEXT)""")
 
 
+def _v8_llm_call_effort(db: Database) -> None:
+    """Each LLM call's effort, whether it streamed, and which continuation of a cut answer it was."""
+    db.execute("ALTER TABLE llm_calls ADD COLUMN effort TEXT")
+    db.execute("ALTER TABLE llm_calls ADD COLUMN streamed INTEGER")
+    db.execute("ALTER TABLE llm_calls ADD COLUMN continuation INTEGER")
+
+
 # Append-only: a new schema change is a new function at the end.
 MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2_jobs, _v3_job_script_process,
                                                 _v4_alert_retry, _v5_request_worker,
-                                                _v6_notes, tier_events.migrate]
+                                                _v6_notes, tier_events.migrate, _v8_llm_call_effort]
 
 
 def run_migrations(backend: Any) -> int:

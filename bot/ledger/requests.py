@@ -109,6 +109,10 @@ class RequestsMixin:
                          latency_ms, error)
         return row_id
 
+    def set_llm_call_detail(self, call_id: int, *, effort: str | None, streamed: int, continuation: int) -> None:
+        self.db.execute("UPDATE llm_calls SET effort = ?, streamed = ?, continuation = ? WHERE id = ?",
+                        [effort, streamed, continuation, call_id])
+
     def llm_calls_for(self, request_id: str) -> list[dict]:
         return rows(self.db, "SELECT * FROM llm_calls WHERE request_id = ? ORDER BY id", [request_id])
 

@@ -37,6 +37,7 @@ from bot.ledger import iso, new_id, now_iso
 from bot.slack import blocks as bk
 from bot.slack.delivery import AckGate, dedupe_key
 from bot.slack.directory import GroupDirectory, ThreadTracker
+from bot.slack.progress import Placeholder, Reaction
 
 log = logging.getLogger(__name__)
 
@@ -58,41 +59,6 @@ def _ts(value: Any) -> float:
         return float(value)
     except (TypeError, ValueError):
         return 0.0
-
-
-class _Progress:
-    """An :hourglass: on the user's message once the work takes longer than `after_s`; removed at the end."""
-
-    def __init__(self, sb: SlackBot, channel: str, ts: str, after_s: float):
-        self.sb, self.channel, self.ts = sb, channel, ts
-        self._cond = threading.Condition()
-        self._state = "waiting"          # waiting → adding → added | failed; done
-        self._timer: threading.Timer | None = None
-        if after_s <= 0:
-            self._fire()
-        else:
-            self._timer = threading.Timer(after_s, self._fire)
-            self._timer.daemon = True
-            self._timer.start()
-
-    def _fire(self) -> None:
-        with self._cond:
-            if self._state != "waiting":
-                return
-            self._state = "adding"
-        ok = self.sb._react("add", self.channel, self.ts)
-        with self._cond:
-            self._state = "added" if ok else "failed"
-            self._cond.notify_all()
-
-    def done(self) -> None:
-        with self._cond:
-            if self._timer is not None:
-                self._timer.cancel()
-            self._cond.wait_for(lambda: self._state != "adding", timeout=10)
-            added, self._state = self._state == "added", "done"
-        if added:
-            self.sb._react("remove", self.channel, self.ts)
 
 
 class SlackBot:
@@ -301,7 +267,8 @@ class SlackBot:
     def answer(self, incoming: Incoming, *, channel: str, thread_ts: str | None, progress_ts: str | None = None,
                respond: Callable[..., Any] | None = None, via: str | None = None) -> Reply | None:
         """Run one request through the pipeline and deliver the reply; any failure still ends in a reply."""
-        progress = _Progress(self, channel, progress_ts, self.progress_after_s) if progress_ts else None
+        progress = Reaction(self, channel, progress_ts, self.progress_after_s) if progress_ts else None
+        placeholder = Placeholder.attach(self, incoming, channel, thread_ts)
         reply: Reply | None = None
         try:
             reply = self.bot.handle(incoming)
@@ -309,7 +276,8 @@ class SlackBot:
                 self.count("rate_limited")
             self.count("runs")
             self.acks.wait(0.05)
-            self.deliver(reply, channel=channel, thread_ts=thread_ts, user=incoming.user, respond=respond, via=via)
+            self.deliver(reply, channel=channel, thread_ts=thread_ts, user=incoming.user, respond=respond, via=via,
+                         placeholder=placeholder)
             return reply
         except Exception as exc:
             self.fail(exc, channel=channel, thread_ts=thread_ts, user=incoming.user,
@@ -327,7 +295,8 @@ class SlackBot:
         return response["ts"]
 
     def deliver(self, reply: Reply, *, channel: str, thread_ts: str | None, user: str | None,
-                respond: Callable[..., Any] | None = None, via: str | None = None, public: bool = True) -> None:
+                respond: Callable[..., Any] | None = None, via: str | None = None, public: bool = True,
+                placeholder: Placeholder | None = None) -> None:
         """A confirmation prompt (ephemeral, to the requester), a refusal (ephemeral for commands),
         or the answer in the thread (long output as a file)."""
         if reply.confirmation is not None:
@@ -343,10 +312,11 @@ class SlackBot:
             respond(**bk.ephemeral(reply.text))
             return
         self.post_reply(reply, channel=channel, thread_ts=thread_ts, requested_by=user if via else None, via=via,
-                        respond=respond)
+                        respond=respond, placeholder=placeholder)
 
     def post_reply(self, reply: Reply, *, channel: str, thread_ts: str | None, requested_by: str | None = None,
-                   via: str | None = None, respond: Callable[..., Any] | None = None) -> str | None:
+                   via: str | None = None, respond: Callable[..., Any] | None = None,
+                   placeholder: Placeholder | None = None) -> str | None:
         """The answer with its context line and Why? button; records reply_ts for 👍/👎."""
         long = bk.is_long(reply)
         if long:
@@ -357,7 +327,8 @@ class SlackBot:
             body = self.redact(reply.text)
         blocks = bk.answer_blocks(reply, body=body, requested_by=requested_by, via=via)
         try:
-            ts = self.post_message(channel, thread_ts, bk.fallback(body), blocks)
+            ts = placeholder.replace(bk.fallback(body), blocks) if placeholder is not None and placeholder.ts \
+                else self.post_message(channel, thread_ts, bk.fallback(body), blocks)
         except SlackApiError as exc:
             # e.g. a slash command in a channel the bot is not in: the response_url still works
             if respond is None or exc.response.get("error") not in ("not_in_channel", "channel_not_found"):

@@ -55,10 +55,12 @@ def premium_or_mid(llm: LLM, meter: Meter, *, premium: str, mid: str, allow_prem
     """Call the premium model; on any failure (or when not allowed) the mid model, with a note.
 
     A failure of the mid model as well raises LLMError for the caller to turn into a clear reply.
+    A malformed premium response (HTML, non-JSON, wrong shape) is a failure like any other. Both calls
+    go through `LLM.complete`, so an answer cut at max_tokens is continued (`max_continuations`).
     """
     if allow_premium:
         try:
-            response = llm.create(model=premium, purpose=purpose, **create)
+            response = llm.complete(model=premium, purpose=purpose, **create)
         except LLMError as exc:
             meter.note(f"The premium model is unavailable ({exc.describe()}), so the mid model {mid} "
                        f"answered instead.", visible=True)
@@ -67,6 +69,6 @@ def premium_or_mid(llm: LLM, meter: Meter, *, premium: str, mid: str, allow_prem
             return response
     else:
         meter.note(skipped, visible=True)
-    response = llm.create(model=mid, purpose=f"{purpose}:fallback", **create)
+    response = llm.complete(model=mid, purpose=f"{purpose}:fallback", **create)
     meter.add(response)
     return response

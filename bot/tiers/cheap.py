@@ -243,8 +243,8 @@ class FanOut:
             response = self.llm.create(
                 model=model, purpose=purpose, request_id=request_id, system=CHEAP_ROLE, messages=messages,
                 max_tokens=ESCALATE_MAX_TOKENS if mid else CHEAP_MAX_TOKENS,
-                output_config={"effort": ESCALATE_EFFORT if mid else CHEAP_EFFORT,
-                               "format": {"type": "json_schema", "schema": gate.sent}})
+                effort=ESCALATE_EFFORT if mid else CHEAP_EFFORT,
+                output_format={"type": "json_schema", "schema": gate.sent})
         except LLMError as exc:
             result.error = f"{exc.describe()}"
             result.problems.append(f"{model}: {result.error}")

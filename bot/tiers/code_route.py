@@ -15,7 +15,6 @@ from typing import Any
 from bot.code_detect import detect
 from bot.llm import LLMError
 from bot.prompts import prune_thread, quote
-from bot.tiers.premium import PREMIUM_MAX_TOKENS
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +52,15 @@ def code_to_premium(request: Any) -> Any:
         excerpt = "Earlier messages in the Slack thread:\n" + quote("thread", thread) + "\n\nThe message:\n" + excerpt
     skills = [skill] if skill else []
     try:
-        budget = min(o.premium.budget_for(skills), request.room() - PREMIUM_MAX_TOKENS)
+        output = o.premium.output(skills)
+        budget = min(o.premium.budget_for(skills), request.room() - output.max_tokens)
         prompt = o.premium.prompt(task=TASK[verdict.rule], skills=skills, memory=[], excerpt=excerpt,
                                   budget=budget)
-        allowed, skipped = request.premium_allowed(prompt.estimate, PREMIUM_MAX_TOKENS)
+        allowed, skipped = request.premium_allowed(prompt.estimate, output.max_tokens)
         response = o.premium.run(prompt, request.meter, request_id=ctx.request_id, allow_premium=allowed,
-                                 skipped=skipped)
+                                 skipped=skipped, output=output, progress=ctx.incoming.progress)
     except LLMError as exc:
         return request.unavailable(exc)
-    reply = request.finish(response.text, response.stop_reason)
+    reply = request.finish_response(response)
     reply.decided_by = "pre-router"
     return reply

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from bot.app import Artifact
 from bot.llm import LLM
 from bot.prompts import budget_tokens, quote
 from bot.registry import SkillEntry
 from bot.tiers import Meter, measure, premium_or_mid
+from bot.tiers.budgets import Budgets, higher
 from bot.tiers.premium import DENSITY_MARGIN, trim_head
 from bot.tiers.review import ReviewStage
 
-STAGE1_MAX_TOKENS = 3000
-STAGE2_MAX_TOKENS = 8000
 _SECTION = re.compile(r"^## ", re.M)
 _FENCE = re.compile(r"```([A-Za-z0-9_+-]*)[^\n]*\n(.*?)\n```", re.S)
 EXTENSIONS = {"html": "html", "htm": "html", "markdown": "md", "md": "md", "jsx": "jsx", "tsx": "tsx",
@@ -80,8 +80,9 @@ class PipelineResult:
 
 
 class Pipeline:
-    def __init__(self, llm: LLM, *, mid_model: str, premium_model: str, default_budget: int):
+    def __init__(self, llm: LLM, *, mid_model: str, premium_model: str, default_budget: int, budgets: Budgets):
         self.llm = llm
+        self.budgets = budgets
         self.mid_model = mid_model
         self.premium_model = premium_model
         self.default_budget = default_budget
@@ -94,18 +95,23 @@ class Pipeline:
     def max_tokens(self, skill: SkillEntry, brief: str) -> int:
         """The most tokens a run can spend (conservative): stage 1 in and out, stage 2 in and out."""
         stage1_input = budget_tokens(_stage1_system(skill, split_stages(skill.body())[0]) + quote("brief", brief))
-        return stage1_input + STAGE1_MAX_TOKENS + self.budget_for(skill) + STAGE2_MAX_TOKENS
+        b = self.budgets
+        return stage1_input + b.stage1.max_tokens + self.budget_for(skill) + b.stage2.max_tokens
 
     def run(self, skill: SkillEntry, brief: str, meter: Meter, *, request_id: str | None,
-            allow_premium: bool = True, skipped: str = "") -> PipelineResult:
+            allow_premium: bool = True, skipped: str = "", progress: Any = None) -> PipelineResult:
         stage1, stage2 = split_stages(skill.body())
-        first = self.llm.create(
-            model=self.mid_model, purpose="pipeline:stage1", request_id=request_id, max_tokens=STAGE1_MAX_TOKENS,
+        b = self.budgets
+        first = self.llm.complete(
+            model=self.mid_model, purpose="pipeline:stage1", request_id=request_id,
+            max_tokens=b.stage1.max_tokens, effort=b.stage1.effort, progress=progress,
+            max_continuations=b.continuations,
             system=_stage1_system(skill, stage1), messages=[{"role": "user", "content": quote("brief", brief)}])
         meter.add(first)
         content = first.text
-        if first.stop_reason == "max_tokens":
-            meter.note("Stage 1 content hit its length limit and may end abruptly.")
+        if first.cut:
+            meter.note("Stage 1 content reached its output limit even after continuing and may end abruptly.",
+                       visible=True)
         budget = self.budget_for(skill)
         system = f"{STAGE2_ROLE}\n\n# Skill: {skill.name}\n{stage2}"
         content_in, dropped = fit_content(system, content, budget)
@@ -119,15 +125,17 @@ class Pipeline:
             meter.note(f"Stage 2 input trimmed to {budget:,} tokens ({dropped} earliest content line(s)).")
         if skill.review and allow_premium:   # cheap builds, premium reviews (and redoes a rejected draft)
             second = self.review.run(meter, system=system, messages=messages, content=content_in,
-                                     skill_text=f"# Skill: {skill.name}\n{stage2}", max_tokens=STAGE2_MAX_TOKENS,
-                                     request_id=request_id)
+                                     skill_text=f"# Skill: {skill.name}\n{stage2}", max_tokens=b.stage2.max_tokens,
+                                     request_id=request_id, progress=progress, max_continuations=b.continuations)
         else:
             second = premium_or_mid(
                 self.llm, meter, premium=self.premium_model, mid=self.mid_model, allow_premium=allow_premium,
-                skipped=skipped, purpose="pipeline:stage2", request_id=request_id, max_tokens=STAGE2_MAX_TOKENS,
-                system=system, messages=messages)
-        if second.stop_reason == "max_tokens":
-            meter.note("The implementation hit its length limit: the file may be incomplete.")
+                skipped=skipped, purpose="pipeline:stage2", request_id=request_id, max_tokens=b.stage2.max_tokens,
+                effort=higher(b.stage2.effort, skill.effort), progress=progress, stream=True,
+                max_continuations=b.continuations, system=system, messages=messages)
+        if second.cut:
+            meter.note("The implementation reached its output limit even after continuing: the file is "
+                       "incomplete.", visible=True)
         artifact = extract_file(second.text, skill.name)
         after = _FENCE.sub("", second.text).strip()
         return PipelineResult(content, artifact, after[:500])

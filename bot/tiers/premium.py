@@ -20,10 +20,10 @@ from bot.memory import MemoryStore
 from bot.prompts import BUDGET_CHARS_PER_TOKEN, PREMIUM_ROLE, budget_tokens, quote
 from bot.registry import Registry, SkillEntry
 from bot.tiers import Meter, measure, premium_or_mid
+from bot.tiers.budgets import Budget, Budgets, higher
 
 MIN_KEEP_TOKENS = 40
 DENSITY_MARGIN = 1.05   # trimmed text and what stays need not have the same tokens per character
-PREMIUM_MAX_TOKENS = 4096
 
 
 @dataclass
@@ -137,13 +137,19 @@ def _render(parts: list[Part], task_text: str) -> tuple[str, str]:
 
 class PremiumAgent:
     def __init__(self, llm: LLM, registry: Registry, memory: MemoryStore | None, *, premium_model: str,
-                 mid_model: str, default_budget: int):
+                 mid_model: str, default_budget: int, budgets: Budgets):
         self.llm = llm
         self.registry = registry
         self.memory = memory
         self.premium_model = premium_model
         self.mid_model = mid_model
         self.default_budget = default_budget
+        self.budgets = budgets
+
+    def output(self, skills: list[SkillEntry]) -> Budget:
+        """Effort (the tier's, or more if a skill asks) and max_tokens of the premium call."""
+        b = self.budgets.premium
+        return Budget(higher(b.effort, *(s.effort for s in skills)), b.max_tokens)
 
     def budget_for(self, skills: list[SkillEntry]) -> int:
         budgets = [s.budget_tokens for s in skills if s.budget_tokens]
@@ -166,10 +172,12 @@ class PremiumAgent:
         return prompt
 
     def run(self, prompt: PremiumPrompt, meter: Meter, *, request_id: str | None, allow_premium: bool = True,
-            skipped: str = "") -> LLMResponse:
+            skipped: str = "", output: Budget | None = None, progress: Any = None) -> LLMResponse:
+        output = output or self.budgets.premium
         if prompt.notes:
             meter.note(f"Premium context trimmed to fit {prompt.budget:,} tokens ({'; '.join(prompt.notes)}).")
         return premium_or_mid(self.llm, meter, premium=self.premium_model, mid=self.mid_model,
                               allow_premium=allow_premium, skipped=skipped, purpose="premium",
-                              system=prompt.system, messages=prompt.messages, max_tokens=PREMIUM_MAX_TOKENS,
-                              request_id=request_id)
+                              system=prompt.system, messages=prompt.messages, max_tokens=output.max_tokens,
+                              effort=output.effort, request_id=request_id, progress=progress, stream=True,
+                              max_continuations=self.budgets.continuations)

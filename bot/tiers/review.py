@@ -51,11 +51,14 @@ class ReviewStage:
         self.gate = SchemaGate(VERDICT_SCHEMA)
 
     def run(self, meter: Meter, *, system: str, messages: list[dict[str, Any]], content: str, skill_text: str,
-            max_tokens: int, request_id: str | None) -> LLMResponse:
-        """Build on the mid model, review on premium, redo on premium once if rejected: the final response."""
-        draft = self.llm.create(model=self.mid_model, purpose="pipeline:build", request_id=request_id,
-                                max_tokens=max_tokens, system=system, messages=messages,
-                                output_config={"effort": BUILD_EFFORT})
+            max_tokens: int, request_id: str | None, progress: Any = None,
+            max_continuations: int = 2) -> LLMResponse:
+        """Build on the mid model, review on premium, redo on premium once if rejected: the final response.
+        The build and the redo stream (with `progress`) and are continued when cut, like stage 2."""
+        long_call = {"progress": progress, "stream": True, "max_continuations": max_continuations}
+        draft = self.llm.complete(model=self.mid_model, purpose="pipeline:build", request_id=request_id,
+                                  max_tokens=max_tokens, system=system, messages=messages,
+                                  effort=BUILD_EFFORT, **long_call)
         meter.add(draft)
         verdict = self.review(meter, stage2=skill_text, content=content, draft=draft.text, request_id=request_id)
         if verdict is None:
@@ -73,7 +76,7 @@ class ReviewStage:
                    "redid it.")
         return premium_or_mid(self.llm, meter, premium=self.premium_model, mid=self.mid_model, allow_premium=True,
                               skipped="", purpose="pipeline:redo", request_id=request_id, max_tokens=max_tokens,
-                              system=system, messages=redo, output_config={"effort": REDO_EFFORT})
+                              system=system, messages=redo, effort=REDO_EFFORT, **long_call)
 
     def review(self, meter: Meter, *, stage2: str, content: str, draft: str,
                request_id: str | None) -> tuple[bool, list[str]] | None:
@@ -85,8 +88,7 @@ class ReviewStage:
             response = self.llm.create(
                 model=self.premium_model, purpose="pipeline:review", request_id=request_id,
                 max_tokens=REVIEW_MAX_TOKENS, system=f"{REVIEW_ROLE}\n\n{stage2}", messages=messages,
-                output_config={"effort": REVIEW_EFFORT,
-                               "format": {"type": "json_schema", "schema": self.gate.sent}})
+                effort=REVIEW_EFFORT, output_format={"type": "json_schema", "schema": self.gate.sent})
         except LLMError as exc:
             detail = exc.describe()
         else:

@@ -9,7 +9,11 @@ Stdlib only (no pytest import), so benchmarks can use it too::
         ...
         assert fake.message_requests[-1].model == "claude-sonnet-5-5"
 
-Wire format: `POST /v1/messages` (non-streaming), `POST /v1/messages/count_tokens`, `GET /v1/models`.
+Wire format: `POST /v1/messages` (JSON, or server-sent events with `"stream": true`),
+`POST /v1/messages/count_tokens`, `GET /v1/models`. With `model_behaviour=True` (the default) the
+fake behaves like the 5.5 models: see tests/fakes/anthropic_models.py (rejected parameters → 400,
+adaptive thinking that spends max_tokens by effort, cut answers kept for a continuation, signed
+thinking blocks). `Malformed(...)` turns answer 200 with a body that is not a Message.
 Errors use the real body `{"type": "error", "error": {"type", "message"}, "request_id"}`.
 
 Which turn answers a `/v1/messages` request: the FIFO queue (`reply_text`, `reply_tool_use`, `fail`,
@@ -46,6 +50,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import urlsplit
 
+from tests.fakes import anthropic_models as m55
+
 JSON = dict[str, Any]
 
 ERROR_TYPES: dict[int, str] = {
@@ -73,6 +79,7 @@ class Reply:
     model: str | None = None  # None: the requested model
     usage: Mapping[str, Any] | None = None  # overrides merged onto the computed usage
     delay: float = 0.0  # seconds to hang before answering
+    chunk_delay: float = 0.0  # streaming: seconds between server-sent events
 
     @classmethod
     def text(cls, text: str, **kw: Any) -> Reply:
@@ -101,7 +108,17 @@ class Failure:
     delay: float = 0.0
 
 
-Turn = Reply | Failure
+@dataclass
+class Malformed:
+    """A 200 whose body is not a Message: HTML, non-JSON, or JSON of the wrong shape."""
+
+    body: str = "<html><body><h1>502 Bad Gateway</h1></body></html>"
+    content_type: str = "text/html"
+    status: int = 200
+    delay: float = 0.0
+
+
+Turn = Reply | Failure | Malformed
 Responder = Callable[[JSON], "Turn | JSON | None"]
 
 
@@ -137,6 +154,10 @@ class _Response:
     body: JSON
     headers: Mapping[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    events: list[tuple[str, JSON]] | None = None  # server-sent events instead of a JSON body
+    chunk_delay: float = 0.0
+    raw: bytes | None = None  # a body sent as is (malformed responses)
+    content_type: str = "application/json"
 
 
 class _BadRequest(Exception):
@@ -196,8 +217,14 @@ class FakeAnthropic:
         models: Iterable[str] = DEFAULT_MODELS,
         chars_per_token: float = CHARS_PER_TOKEN,
         seconds_per_output_token: float = 0.0,
+        model_behaviour: bool = True,
+        thinking_tokens: Mapping[str, int] | None = None,
     ) -> None:
-        self.api_key = api_key
+        self.model_behaviour = model_behaviour  # the 5.5 models' rules, thinking and cuts (anthropic_models.py)
+        self.thinking_tokens = dict(thinking_tokens or m55.THINKING_TOKENS)
+        self._signed_tool_uses: dict[str, str] = {}  # tool_use id → the signature of its turn's thinking
+        self._remainders: dict[str, list[JSON]] = {}  # a cut turn's signature → the rest of its answer
+        self.api_key = api_key  # None: any non-empty key is accepted
         # a fixed generation rate: each answer hangs output_tokens × this before it is sent
         self.seconds_per_output_token = seconds_per_output_token
         self.in_flight = 0  # /v1/messages requests being answered right now (responder, delay)
@@ -378,16 +405,24 @@ class FakeAnthropic:
             return _error(500, f"fake: {err!r}")
 
     def _messages(self, body: JSON, record: RecordedRequest) -> _Response:
-        if body.get("stream"):
-            raise _BadRequest("fake: stream=true is not supported; call messages.create without stream")
         record.input_tokens = estimate_input_tokens(body, self.chars_per_token)
         _check_output_config(body)
+        if self.model_behaviour:
+            try:
+                m55.check_request(body)
+                m55.check_thinking(body, self._signed_tool_uses)
+            except m55.Rejected as err:
+                raise _BadRequest(str(err)) from None
+        turn: Turn | JSON | None = self._continuation(body)
         with self._lock:
-            turn: Turn | JSON | None = self._queue.popleft() if self._queue else None
+            if turn is None and self._queue:
+                turn = self._queue.popleft()
         if turn is None and self._responder is not None:
             turn = self._responder(body)
         if isinstance(turn, Failure):
             return self._failure(turn)
+        if isinstance(turn, Malformed):
+            return _Response(turn.status, {}, {}, turn.delay, raw=turn.body.encode(), content_type=turn.content_type)
         if isinstance(turn, dict):
             turn = Reply(
                 **{k: v for k, v in turn.items() if k in ("content", "stop_reason", "model", "usage")}
@@ -400,10 +435,12 @@ class FakeAnthropic:
         for block in content:
             if block.get("type") == "tool_use" and not block.get("id"):
                 block["id"] = f"toolu_fake_{next(self._ids):06d}"
-        usage: JSON = {
-            **self._usage(body),
-            "output_tokens": sum(estimate_tokens(b, self.chars_per_token) for b in content),
-        }
+        stop_reason = reply.stop_reason
+        output_tokens = sum(estimate_tokens(b, self.chars_per_token) for b in content)
+        if self.model_behaviour and m55.thinks(body):
+            content, output_tokens, cut = self._think(body, content)
+            stop_reason = "max_tokens" if cut else stop_reason
+        usage: JSON = {**self._usage(body), "output_tokens": output_tokens}
         usage.update(reply.usage or {})
         message = {
             "id": f"msg_fake_{next(self._ids):06d}",
@@ -411,12 +448,47 @@ class FakeAnthropic:
             "role": "assistant",
             "model": reply.model or body["model"],
             "content": content,
-            "stop_reason": reply.stop_reason,
+            "stop_reason": stop_reason,
             "stop_sequence": None,
             "usage": usage,
         }
+        headers = {"request-id": f"req_fake_{next(self._ids):06d}"}
         delay = reply.delay + usage["output_tokens"] * self.seconds_per_output_token
-        return _Response(200, message, {"request-id": f"req_fake_{next(self._ids):06d}"}, delay)
+        if body.get("stream"):
+            return _Response(200, message, headers, delay, events=m55.sse(message), chunk_delay=reply.chunk_delay)
+        return _Response(200, message, headers, delay)
+
+    def _think(self, body: JSON, content: list[JSON]) -> tuple[list[JSON], int, bool]:
+        """Adaptive thinking first, out of max_tokens; what does not fit is cut and kept for a continuation."""
+        budget = int(body["max_tokens"])
+        think = min(m55.thinking_tokens(body, self.thinking_tokens), budget)
+        text = ""   # display "omitted", unless the scripted turn brings its own (summarized) thinking
+        if content and content[0].get("type") == "thinking":
+            text, content = content[0].get("thinking", ""), content[1:]
+        block = {"type": "thinking", "thinking": text,
+                 "signature": m55.signed(body["model"], body["messages"], think, text)}
+        kept, rest, cut = m55.fit(content, budget - think, lambda b: estimate_tokens(b, self.chars_per_token))
+        if think >= budget:
+            kept, rest, cut = [], content, True
+        with self._lock:
+            for b in kept:
+                if b.get("type") == "tool_use":
+                    self._signed_tool_uses[b["id"]] = block["signature"]
+            if cut and rest:
+                self._remainders[block["signature"]] = rest
+        spent = think + sum(estimate_tokens(b, self.chars_per_token) for b in kept)
+        return [block, *kept], spent, cut
+
+    def _continuation(self, body: JSON) -> Reply | None:
+        """The rest of a cut answer, when this request sends the cut turn back with a new user turn."""
+        msgs = body["messages"]
+        if not self.model_behaviour or len(msgs) < 2 or msgs[-2].get("role") != "assistant":
+            return None
+        sigs = [b.get("signature") for b in _blocks(msgs[-2].get("content")) if b.get("type") == "thinking"]
+        with self._lock:
+            rest = next((self._remainders.pop(s) for s in sigs if s in self._remainders), None)
+        return Reply(content=rest, stop_reason="tool_use" if any(b.get("type") == "tool_use" for b in rest)
+                     else "end_turn") if rest else None
 
     def _failure(self, turn: Failure) -> _Response:
         resp = _error(turn.status, turn.message, turn.error_type, turn.details)
@@ -647,10 +719,13 @@ class _Handler(BaseHTTPRequestHandler):
         if stopped:
             self.close_connection = True
             return
-        payload = json.dumps(resp.body).encode()
+        if resp.events is not None:
+            self._stream(resp)
+            return
+        payload = resp.raw if resp.raw is not None else json.dumps(resp.body).encode()
         try:
             self.send_response(resp.status)
-            self.send_header("content-type", "application/json")
+            self.send_header("content-type", resp.content_type)
             self.send_header("content-length", str(len(payload)))
             for name, value in resp.headers.items():
                 self.send_header(name, value)
@@ -658,6 +733,26 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(payload)
         except OSError:  # the client gave up (e.g. its timeout fired during a delay)
             self.close_connection = True
+
+    def _stream(self, resp: _Response) -> None:
+        """Server-sent events, then close (no content-length: the body ends with the connection)."""
+        fake = self.server.fake
+        self.close_connection = True
+        try:
+            self.send_response(resp.status)
+            self.send_header("content-type", "text/event-stream")
+            self.send_header("cache-control", "no-cache")
+            self.send_header("connection", "close")
+            for name, value in resp.headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            for event, data in resp.events or []:
+                if resp.chunk_delay and fake._stopping.wait(resp.chunk_delay):
+                    return
+                self.wfile.write(f"event: {event}\ndata: {json.dumps(data)}\n\n".encode())
+                self.wfile.flush()
+        except OSError:
+            pass
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
