@@ -112,7 +112,7 @@ def test_registry_check_command_exit_codes(tmp_path, monkeypatch, capsys):
 
 def test_args_are_typed_and_usage_is_shown():
     entry = ScriptEntry.model_validate({
-        "name": "demo.x", "summary": "demo", "args": [
+        "name": "demo.x", "summary": "demo", "side_effects": "read", "args": [
             {"name": "limit", "type": "int", "default": 5},
             {"name": "url", "type": "url", "required": True},
             {"name": "level", "type": "enum", "choices": ["low", "high"]},
@@ -146,7 +146,7 @@ def test_tool_schema_and_index_line():
 
 
 def test_parse_argv_keeps_values_literal():
-    entry = ScriptEntry.model_validate({"name": "demo.x", "summary": "demo", "args": [
+    entry = ScriptEntry.model_validate({"name": "demo.x", "summary": "demo", "side_effects": "read", "args": [
         {"name": "text"}, {"name": "flag", "type": "bool"}]})
     assert entry.parse_argv(["--text", "-rf /; $(reboot)", "--flag"]) == {"text": "-rf /; $(reboot)", "flag": True}
     assert entry.parse_argv(["--text=a=b"]) == {"text": "a=b"}
