@@ -98,6 +98,7 @@ def test_skill_front_matter_problems(tmp_path):
 def test_registry_check_command_exit_codes(tmp_path, monkeypatch, capsys):
     write_script(tmp_path, "demo.echo", ECHO_ARGS)
     write_registry(tmp_path, [{**GOOD, "colour": "red"}])
+    (tmp_path / "skills").mkdir()            # a missing skills folder is itself an error (exit 2)
     monkeypatch.setenv("BOT_REGISTRY", str(tmp_path / "registry"))
     monkeypatch.setenv("BOT_SCRIPTS", str(tmp_path / "scripts"))
     monkeypatch.setenv("BOT_SKILLS", str(tmp_path / "skills"))
