@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from bot.registry import ArgError, Registry, ScriptEntry, split_command
+from bot.registry_checks import nested_quantifier
 from bot.tiny_messages import is_acknowledgement, too_short
 
 Tier = Literal["script", "orchestrator"]
@@ -219,7 +220,7 @@ class PreRouter:
         self._patterns = [
             (entry, re.compile(p, re.IGNORECASE))
             for entry in registry.scripts.values() if not entry.is_write
-            for p in entry.patterns
+            for p in entry.patterns if not nested_quantifier(p)     # `bot registry check` reports those
         ]
         self._build_index()
 
