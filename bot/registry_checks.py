@@ -107,7 +107,7 @@ def nested_quantifier(pattern: str) -> str | None:
     (`(?:\\.[\\w-]+)+` is fine: every pass starts with a dot)."""
     try:
         parsed = sre_parse.parse(pattern)
-    except re.error:
+    except (re.error, RecursionError, OverflowError, ValueError):
         return None                      # reported elsewhere as an invalid regex
 
     def walk(items, outer) -> str | None:
@@ -130,7 +130,10 @@ def nested_quantifier(pattern: str) -> str | None:
                 return found
         return None
 
-    return walk(parsed, None)
+    try:
+        return walk(parsed, None)
+    except RecursionError:
+        return "nesting too deep to check for catastrophic backtracking"
 
 
 def outside_scripts_folder(reg: Registry, entry: ScriptEntry) -> str | None:
