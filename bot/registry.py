@@ -200,7 +200,7 @@ class ScriptEntry(_Strict):
         for i, pattern in enumerate(patterns):
             try:
                 compiled = re.compile(pattern)
-            except re.error as exc:
+            except (re.error, RecursionError, OverflowError) as exc:
                 raise ValueError(f"pattern {i} {pattern!r} is not a valid regex: {exc}") from None
             for group in compiled.groupindex:
                 if group not in declared:

@@ -131,3 +131,10 @@ def test_an_invalid_heartbeat_cron_stops_start_up_with_exit_2(env: Path, monkeyp
     assert main(["serve", "--no-scheduler"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"bot: invalid configuration: BOT_HEARTBEAT_CRON: schedule {cron!r}")
+
+
+@pytest.mark.parametrize("pattern", ["(" * 3000 + "a" + ")" * 3000, "x{99999999999}"])
+def test_a_pattern_python_cannot_compile_is_one_line_not_a_traceback(env: Path, capsys, pattern: str) -> None:
+    code, err = check(env, capsys, yaml.safe_dump({"scripts": [{**ECHO, "patterns": [pattern]}]}))
+    assert code == 1 and err[0].startswith("registry/demo.yaml: demo.echo: patterns: pattern 0 ")
+    assert "is not a valid regex" in err[0] and len(err) == 2
