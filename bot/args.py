@@ -1,6 +1,7 @@
 """`--name value` flags from /run, `run NAME …` and `bot run` → raw script arguments, strictly.
 
-- a flag given twice is an error (`--port 22 --port 23`), never "last one wins";
+- a flag given twice is an error (`--port 22 --port 23`), never "last one wins", unless the registry
+  declares the arg `repeatable: true` (then every value is kept, in order);
 - a flag that expects a value must get one: `--name --help` is an error, not a query for "--help".
   A value that really looks like a flag is written `--name=--help` (negative numbers are fine as they are);
 - only `--name value`, `--name=value` and bare `--flag` for booleans.
@@ -38,13 +39,13 @@ def parse_flags(entry: ScriptEntry, tokens: list[str]) -> dict[str, Any]:
         spec = entry.arg(name)
         if spec is None:
             raise fail(f"unknown argument --{name} for {entry.name}")
-        if spec.name in raw:
+        if spec.name in raw and not spec.repeatable:
             raise fail(f"--{spec.name} is given more than once; give it once")
         following = tokens[i + 1] if i + 1 < len(tokens) else None
         if eq:
-            raw[spec.name] = inline
+            value: Any = inline
         elif spec.type == "bool" and (following is None or following.startswith("--")):
-            raw[spec.name] = True
+            value = True
         elif following is None:
             raise fail(f"--{name} needs a value")
         elif looks_like_flag(following):
@@ -52,6 +53,10 @@ def parse_flags(entry: ScriptEntry, tokens: list[str]) -> dict[str, Any]:
                        f"(write --{name}={following} if that is the value)")
         else:
             i += 1
-            raw[spec.name] = following
+            value = following
+        if spec.repeatable:
+            raw.setdefault(spec.name, []).append(value)
+        else:
+            raw[spec.name] = value
         i += 1
     return raw

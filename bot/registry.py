@@ -64,14 +64,23 @@ class ArgSpec(_Strict):
     default: Any = None
     help: str = ""
     choices: list[str] = []
+    repeatable: bool = False          # `--tag a --tag b` → a list; otherwise a repeated flag is an error
 
     @model_validator(mode="after")
     def _enum_has_choices(self) -> ArgSpec:
         if self.type == "enum" and not self.choices:
             raise ValueError("enum arguments need `choices`")
         if self.default is not None:
-            self.coerce(self.default)
+            self.coerce_value(self.default)
         return self
+
+    def coerce_value(self, value: Any) -> Any:
+        """One value, or a list of them for a repeatable arg; a list for any other arg is an error."""
+        if self.repeatable:
+            return [self.coerce(v) for v in (value if isinstance(value, list) else [value])]
+        if isinstance(value, list):
+            raise ArgError(f"--{self.name} takes one value (got {len(value)})")
+        return self.coerce(value)
 
     @property
     def flag(self) -> str:
@@ -142,7 +151,7 @@ class ArgSpec(_Strict):
             schema["format"] = "uri"
         if self.default is not None:
             schema["default"] = self.default
-        return schema
+        return {"type": "array", "items": schema} if self.repeatable else schema
 
 
 class Allowed(_Strict):
@@ -232,6 +241,7 @@ class ScriptEntry(_Strict):
         parts = [f"{self.name}"]
         for a in self.args:
             placeholder = "" if a.type == "bool" else f" <{'|'.join(a.choices) if a.choices else a.type}>"
+            placeholder += "…" if a.repeatable else ""
             parts.append(f"{a.flag}{placeholder}" if a.required else f"[{a.flag}{placeholder}]")
         return " ".join(parts)
 
@@ -261,7 +271,7 @@ class ScriptEntry(_Strict):
             if value is None:
                 continue
             try:
-                clean[spec.name] = spec.coerce(value)
+                clean[spec.name] = spec.coerce_value(value)
             except ArgError as exc:
                 raise ArgError(str(exc), self.help_text()) from None
         for spec in self.args:
@@ -269,7 +279,7 @@ class ScriptEntry(_Strict):
                 if spec.required:
                     raise ArgError(f"missing required argument --{spec.name}", self.help_text())
                 if spec.default is not None:
-                    clean[spec.name] = spec.coerce(spec.default)
+                    clean[spec.name] = spec.coerce_value(spec.default)
         return clean
 
     def parse_argv(self, tokens: list[str]) -> dict[str, Any]:
@@ -283,11 +293,11 @@ class ScriptEntry(_Strict):
             if spec.name not in args:
                 continue
             value = args[spec.name]
-            if spec.type == "bool":
+            if spec.type == "bool" and not spec.repeatable:
                 if value:
                     argv.append(spec.flag)
             else:
-                argv.append(f"{spec.flag}={value}")
+                argv.extend(f"{spec.flag}={v}" for v in (value if spec.repeatable else [value]))
         return argv
 
     def tool_schema(self) -> dict[str, Any]:

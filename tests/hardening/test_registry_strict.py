@@ -138,3 +138,19 @@ def test_a_pattern_python_cannot_compile_is_one_line_not_a_traceback(env: Path, 
     code, err = check(env, capsys, yaml.safe_dump({"scripts": [{**ECHO, "patterns": [pattern]}]}))
     assert code == 1 and err[0].startswith("registry/demo.yaml: demo.echo: patterns: pattern 0 ")
     assert "is not a valid regex" in err[0] and len(err) == 2
+
+
+def test_a_repeatable_arg_keeps_every_value_in_order(env: Path) -> None:
+    tags = {**ECHO, "args": [{"name": "tag", "repeatable": True}, {"name": "port", "type": "int"}]}
+    (env / "registry" / "demo.yaml").write_text(yaml.safe_dump({"scripts": [tags]}))
+    entry = load_registry(env / "registry", env / "skills", env / "scripts").scripts["demo.echo"]
+    args = entry.validate_args(entry.parse_argv(["--tag", "a", "--tag=b", "--port", "22"]))
+    assert args == {"tag": ["a", "b"], "port": 22}
+    assert entry.to_argv(args) == ["--tag=a", "--tag=b", "--port=22"]
+    assert entry.tool_schema()["properties"]["tag"] == {"type": "array", "items": {"type": "string"}}
+    assert entry.validate_args({"tag": "solo"}) == {"tag": ["solo"]}              # the model may send one
+    with pytest.raises(ArgError, match="--port takes one value"):
+        entry.validate_args({"port": [22, 23]})
+    with pytest.raises(ArgError, match="--port is given more than once"):
+        entry.parse_argv(["--port", "22", "--port", "23"])
+    assert "[--tag <string>…]" in entry.usage()
