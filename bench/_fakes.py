@@ -113,7 +113,7 @@ class BenchBot:
         values: dict[str, Any] = {
             "bot_home": home / ".bot", "bot_registry": ROOT / "registry", "bot_skills": ROOT / "skills",
             "bot_scripts": home / "scripts", "anthropic_api_key": "bench-key", "anthropic_base_url": fake.base_url,
-            "bot_daily_budget_usd": 0, "bot_llm_max_retries": 0,
+            "bot_daily_budget_usd": "none", "bot_llm_max_retries": 0,
             "bot_user_rate_per_min": 1_000_000}     # one user sends the whole mix: no per-user LLM limit
         values.update(settings)
         self.bot: OpsBot = create_bot(Settings(**values), environ={})

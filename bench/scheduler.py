@@ -59,7 +59,7 @@ def make_world(root: Path, jobs: int) -> Settings:
     script.write_text("#!/bin/sh\necho ok\n")
     script.chmod(0o755)
     (root / "registry" / "scripts.yaml").write_text(yaml.safe_dump({"scripts": [
-        {"name": "bench.noop", "summary": "does nothing, fast", "timeout_s": 10}]}))
+        {"name": "bench.noop", "summary": "does nothing, fast", "timeout_s": 10, "side_effects": "read"}]}))
     entries = []
     for i in range(jobs):
         schedule = f"{i % 60} {i % 24} * * *" if i % 2 else f"every {5 + i % 55}m"

@@ -216,7 +216,7 @@ def make_registry(root: Path) -> None:
     script.chmod(0o755)
     (root / "registry").mkdir()
     (root / "registry" / "bench.yaml").write_text(yaml.safe_dump({"scripts": [
-        {"name": "bench.status", "summary": "Bench status", "patterns": [r"^what is the bench status\??$"]}]}))
+        {"name": "bench.status", "summary": "Bench status", "side_effects": "read", "patterns": [r"^what is the bench status\??$"]}]}))
 
 
 def run_mode(side: Any, info: dict[str, str], root: Path, mode: str, opts: argparse.Namespace) -> dict[str, Any]:

@@ -183,6 +183,9 @@ class OpsBot:
                                         reason=f"memory: {action}")
             return Reply(text, request_id, tier="memory", decided_by="command")
         route = self.router.route(incoming.text)
+        if route.acknowledgement:       # "ok", "thanks", 👍: 0 tokens, and nothing can run
+            self.ledger.record_decision(request_id, tier="none", decided_by="pre-router", reason=route.reason)
+            return Reply("👍", request_id, decided_by="pre-router")
         if route.tier == "script":
             decided_by = "command" if route.explicit else "pre-router"
             self.ledger.record_decision(request_id, tier="script", decided_by=decided_by, reason=route.reason,

@@ -62,8 +62,7 @@ def cmd_serve(args, settings: Settings, console: Console) -> int:
 def cmd_ask(args, settings: Settings, console: Console) -> int:
     from bot.console import ask, ask_yes_no
 
-    reply = ask(_bot(settings), " ".join(args.text), console,
-                confirm=(lambda _c: True) if args.yes else ask_yes_no)
+    reply = ask(_bot(settings), " ".join(args.text), console, confirm=ask_yes_no, yes=args.yes)
     return EXIT_OK if reply.outcome in ("ok", "cancelled") else EXIT_FAIL
 
 
@@ -94,7 +93,7 @@ def cmd_run(args, settings: Settings, console: Console) -> int:
         return EXIT_USAGE
     from bot.console import ask, ask_yes_no
 
-    reply = ask(_bot(settings), text, console, confirm=(lambda _c: True) if args.yes else ask_yes_no)
+    reply = ask(_bot(settings), text, console, confirm=ask_yes_no, yes=args.yes)
     return EXIT_OK if reply.outcome in ("ok", "cancelled") else EXIT_FAIL
 
 
@@ -135,6 +134,8 @@ def cmd_registry_check(args, settings: Settings, console: Console) -> int:
 
     registry = load_registry(settings.bot_registry, settings.bot_skills, settings.bot_scripts)
     problems = registry.problems + check_scripts(registry)   # each script's own parser vs its entry
+    for warning in registry.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     if problems:
         for problem in problems:
             print(problem, file=sys.stderr)
@@ -189,7 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     ask = sub.add_parser("ask", help="one request through the full pipeline")
     ask.add_argument("text", nargs="+")
-    ask.add_argument("--yes", action="store_true", help="confirm write scripts without asking")
+    ask.add_argument("--yes", action="store_true",
+                     help="confirm a write script you named (`run NAME …`); never one the model proposes")
     ask.set_defaults(func=cmd_ask)
 
     route = sub.add_parser("route", help="the pre-router's decision only (stdin: one request per line)")
@@ -199,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a registry script: bot run NAME [--arg value …]")
     run.add_argument("name")
-    run.add_argument("--yes", action="store_true", help="confirm write scripts without asking")
+    run.add_argument("--yes", action="store_true", help="confirm this write script without asking")
     run.add_argument("script_args", nargs=argparse.REMAINDER)
     run.set_defaults(func=cmd_run)
 
@@ -240,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         console = Console(width=160)  # piped or captured: don't squeeze tables into 80 columns
     try:
         settings = _settings()
+        settings.require_folders()
         setup_logging(settings)
         return args.func(args, settings, console)
     except ConfigError as exc:

@@ -15,6 +15,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 Effort = Literal["low", "medium", "high", "xhigh", "max"]
 
 
+NO_CAP = frozenset({"none", "off", "unlimited", "no-cap"})   # BOT_DAILY_BUDGET_USD values for "no daily cap"
+
+
 class ConfigError(Exception):
     """A setting is invalid; the message names it."""
 
@@ -70,7 +73,7 @@ class Settings(BaseSettings):
     bot_llm_timeout_s: float = Field(60.0, gt=0)
     bot_llm_max_retries: int = Field(3, ge=0, le=10)
     bot_request_token_cap: int = Field(120_000, gt=0)
-    bot_daily_budget_usd: float = Field(20.0, ge=0)
+    bot_daily_budget_usd: float | None = Field(20.0, ge=0)    # 0: no LLM spend at all; none/off: no cap
     bot_premium_input_budget: int = Field(8_000, gt=0)
     bot_pricing_file: Path | None = None
     bot_user_rate_per_min: int = Field(10, gt=0)
@@ -99,6 +102,31 @@ class Settings(BaseSettings):
 
     # Metrics: /metrics on this port when there is no HTTP server to serve them (Socket Mode, console)
     bot_metrics_port: int | None = Field(None, ge=0, le=65535)
+
+    @field_validator("bot_daily_budget_usd", mode="before")
+    @classmethod
+    def _explicit_no_cap(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() in NO_CAP:
+            return None
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ValueError("expected USD per day (e.g. 20), 0 for no LLM spend, or `none` for no cap") from None
+
+    @field_validator("bot_heartbeat_cron")
+    @classmethod
+    def _heartbeat_fires(cls, value: str) -> str:
+        from bot.schedules import parse_schedule
+
+        parse_schedule(value)         # malformed or never fires: an error at start-up, not a log line
+        return value
+
+    def require_folders(self) -> None:
+        """BOT_REGISTRY, BOT_SKILLS and BOT_SCRIPTS must exist: a typo must not mean an empty bot."""
+        for var, path in (("BOT_REGISTRY", self.bot_registry), ("BOT_SKILLS", self.bot_skills),
+                          ("BOT_SCRIPTS", self.bot_scripts)):
+            if not Path(path).is_dir():
+                raise ConfigError(f"{var}: folder {path} not found")
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
@@ -148,5 +176,5 @@ def load_settings(**overrides: Any) -> Settings:
         problems = []
         for err in exc.errors():
             field = ".".join(str(p) for p in err["loc"]) or "settings"
-            problems.append(f"{field.upper()}: {err['msg']}")
+            problems.append(f"{field.upper()}: {err['msg'].removeprefix('Value error, ')}")
         raise ConfigError("invalid configuration: " + "; ".join(problems)) from None

@@ -42,8 +42,10 @@ class ConsoleStatus:
 
 
 def ask(bot: OpsBot, text: str, console: Console, *, user: str | None = None, source: str = "cli",
-        confirm: Callable[[str], bool] | None = None) -> Reply:
-    """One request; a write script's confirmation is asked with `confirm` (y/N) or refused."""
+        confirm: Callable[[str], bool] | None = None, yes: bool = False) -> Reply:
+    """One request; a write script's confirmation is asked with `confirm` (y/N) or refused.
+
+    `yes` (`--yes`) confirms only the script the user named (`run NAME …`), never one the model proposed."""
     incoming = Incoming(text, user=user or getpass.getuser(), source=source)
     if console.is_terminal:       # long LLM calls (premium, pipeline) update one rich status line
         with console.status("working…") as status:
@@ -53,7 +55,12 @@ def ask(bot: OpsBot, text: str, console: Console, *, user: str | None = None, so
         reply = bot.handle(incoming)
     print_reply(console, reply)
     if reply.confirmation is not None:
-        approved = confirm(reply.confirmation.command()) if confirm else False
+        named = reply.decided_by == "command" and reply.script == reply.confirmation.script
+        if yes and not named:
+            console.print(f"note: --yes confirms only a script you named (`run {reply.confirmation.script} …`); "
+                          "this one was proposed by the model, so it needs your own answer.",
+                          markup=False, style="yellow")
+        approved = True if yes and named else confirm(reply.confirmation.command()) if confirm else False
         reply = bot.resolve_confirmation(reply.confirmation.id, incoming, approved)
         print_reply(console, reply)
     return reply

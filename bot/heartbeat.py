@@ -325,10 +325,11 @@ def check_tiers(ledger: Ledger, now: dt.datetime) -> Check:
     return Check("tiers", status, "; ".join(parts), key=",".join(bad), data=stats["by_tier"])
 
 
-def check_spend(ledger: Ledger, budget_usd: float, now: dt.datetime) -> Check:
+def check_spend(ledger: Ledger, budget_usd: float | None, now: dt.datetime) -> Check:
     spent = ledger.spend_today(now)
-    if budget_usd <= 0:
-        return Check("spend", "ok" if spent == 0 else "warn", f"${spent:.2f} today, no budget set",
+    if budget_usd is None or budget_usd <= 0:
+        what = "no budget set" if budget_usd is None else "LLM spend is off (BOT_DAILY_BUDGET_USD=0)"
+        return Check("spend", "ok" if spent == 0 else "warn", f"${spent:.2f} today, {what}",
                      data={"spent": spent})
     share = spent / budget_usd
     status = "fail" if share >= BUDGET_FAIL else "warn" if share >= BUDGET_WARN else "ok"

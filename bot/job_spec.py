@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from bot.registry import JobEntry, Registry, parse_schedule
+from bot.registry import JobEntry, Registry
+from bot.registry_checks import write_refusal
+from bot.schedules import parse_schedule
 
 if TYPE_CHECKING:
     from bot.app import OpsBot
@@ -80,6 +82,7 @@ class JobSpec:
     max_failures: int = 3
     description: str = ""
     requires_env: tuple[str, ...] = ()
+    allow_write: bool = False
 
     @classmethod
     def from_entry(cls, entry: JobEntry, registry: Registry) -> JobSpec:
@@ -92,7 +95,8 @@ class JobSpec:
                    kind="script" if entry.script else "skill", target=entry.script or entry.skill or "",
                    args=dict(entry.args), prompt=entry.prompt, post_to=entry.post_to, alert_to=entry.alert_to,
                    registry_enabled=entry.enabled, timeout_s=timeout, max_failures=entry.max_failures,
-                   description=entry.description, requires_env=tuple(entry.requires_env))
+                   description=entry.description, requires_env=tuple(entry.requires_env),
+                   allow_write=entry.allow_write)
 
     @classmethod
     def heartbeat(cls, settings: Settings) -> JobSpec:
@@ -106,7 +110,8 @@ class JobSpec:
     def target_label(self) -> str:
         if self.kind == "script":
             flags = " ".join(f"--{k} {v}" for k, v in self.args.items())
-            return f"script {self.target}{' ' + flags if flags else ''}"
+            writes = " ⚠ writes (allow_write)" if self.allow_write else ""
+            return f"script {self.target}{' ' + flags if flags else ''}{writes}"
         if self.kind == "skill":
             return f"skill {self.target}"
         return f"built-in {self.target}"
@@ -122,6 +127,9 @@ class JobSpec:
             entry = bot.registry.script(self.target)
             if entry is None:
                 return "invalid", f"unknown script {self.target!r}"
+            refused = write_refusal(self.name, entry, self.allow_write)
+            if refused:
+                return "invalid", refused
             missing = entry.missing_env(environ) + [v for v in self.requires_env if not environ.get(v)]
             if missing:
                 return "waiting", f"credentials: {', '.join(missing)}"

@@ -73,7 +73,7 @@ class LLMOrchestrator:
         self.mid_model = settings.bot_model_mid
         self.premium_model = settings.bot_model_premium
         self.token_cap = settings.bot_request_token_cap
-        self.daily_budget = settings.bot_daily_budget_usd        # 0 = no daily cap
+        self.daily_budget = settings.bot_daily_budget_usd        # None = no daily cap; 0 = no LLM spend
         self.memory = getattr(bot, "memory", None)
         self.budgets = Budgets.from_settings(settings)
         self.premium = PremiumAgent(llm, bot.registry, self.memory, premium_model=self.premium_model,
@@ -127,8 +127,12 @@ class _Request:
 
     def _loop(self) -> Reply:
         o = self.o
+        if o.daily_budget == 0:
+            self.decide("none", "LLM spend is off (BOT_DAILY_BUDGET_USD=0)")
+            return self.reply(f"LLM spend is switched off here (BOT_DAILY_BUDGET_USD=0), so I can't reason about "
+                              f"this. {SCRIPTS_STILL_WORK}", outcome="refused")
         spent = self.bot.ledger.spend_today()
-        if o.daily_budget and spent >= o.daily_budget:
+        if o.daily_budget is not None and spent >= o.daily_budget:
             self.decide("none", f"daily LLM budget reached (${spent:.2f} of ${o.daily_budget:.2f})")
             return self.reply(f"Today's LLM budget (${o.daily_budget:.2f}) is used up, so I can't reason about "
                               f"this until tomorrow (UTC). {SCRIPTS_STILL_WORK}{self.hint()}", outcome="refused")
@@ -417,7 +421,7 @@ class _Request:
     def premium_allowed(self, input_tokens: int, output_tokens: int) -> tuple[bool, str]:
         """Premium is skipped (mid model, with a note) when it would overrun today's budget."""
         o = self.o
-        if not o.daily_budget:
+        if o.daily_budget is None:
             return True, ""
         spent = self.bot.ledger.spend_today()
         estimate = o.llm.pricing.cost(o.premium_model, input_tokens=input_tokens, output_tokens=output_tokens)

@@ -27,6 +27,10 @@ from pydantic import (
     model_validator,
 )
 
+from bot import yaml_strict
+from bot.args import parse_flags
+from bot.registry_checks import cross_check
+from bot.schedules import parse_schedule
 from bot.vocab import SkillTier
 
 ArgType = Literal["string", "int", "float", "bool", "enum", "url", "host", "date"]
@@ -60,14 +64,23 @@ class ArgSpec(_Strict):
     default: Any = None
     help: str = ""
     choices: list[str] = []
+    repeatable: bool = False          # `--tag a --tag b` → a list; otherwise a repeated flag is an error
 
     @model_validator(mode="after")
     def _enum_has_choices(self) -> ArgSpec:
         if self.type == "enum" and not self.choices:
             raise ValueError("enum arguments need `choices`")
         if self.default is not None:
-            self.coerce(self.default)
+            self.coerce_value(self.default)
         return self
+
+    def coerce_value(self, value: Any) -> Any:
+        """One value, or a list of them for a repeatable arg; a list for any other arg is an error."""
+        if self.repeatable:
+            return [self.coerce(v) for v in (value if isinstance(value, list) else [value])]
+        if isinstance(value, list):
+            raise ArgError(f"--{self.name} takes one value (got {len(value)})")
+        return self.coerce(value)
 
     @property
     def flag(self) -> str:
@@ -138,7 +151,7 @@ class ArgSpec(_Strict):
             schema["format"] = "uri"
         if self.default is not None:
             schema["default"] = self.default
-        return schema
+        return {"type": "array", "items": schema} if self.repeatable else schema
 
 
 class Allowed(_Strict):
@@ -168,7 +181,7 @@ class ScriptEntry(_Strict):
     patterns: list[str] = []          # after args: its validator checks groups against them
     env: list[str] = []
     env_optional: list[str] = []
-    side_effects: Literal["read", "write"] = "read"
+    side_effects: Literal["read", "write"]   # required: a missing one must not mean "read"
     timeout_s: float = Field(30.0, gt=0, le=900)
     allowed: Allowed = Allowed()
 
@@ -192,7 +205,7 @@ class ScriptEntry(_Strict):
         for i, pattern in enumerate(patterns):
             try:
                 compiled = re.compile(pattern)
-            except re.error as exc:
+            except (re.error, RecursionError, OverflowError) as exc:
                 raise ValueError(f"pattern {i} {pattern!r} is not a valid regex: {exc}") from None
             for group in compiled.groupindex:
                 if group not in declared:
@@ -224,6 +237,7 @@ class ScriptEntry(_Strict):
         parts = [f"{self.name}"]
         for a in self.args:
             placeholder = "" if a.type == "bool" else f" <{'|'.join(a.choices) if a.choices else a.type}>"
+            placeholder += "…" if a.repeatable else ""
             parts.append(f"{a.flag}{placeholder}" if a.required else f"[{a.flag}{placeholder}]")
         return " ".join(parts)
 
@@ -253,7 +267,7 @@ class ScriptEntry(_Strict):
             if value is None:
                 continue
             try:
-                clean[spec.name] = spec.coerce(value)
+                clean[spec.name] = spec.coerce_value(value)
             except ArgError as exc:
                 raise ArgError(str(exc), self.help_text()) from None
         for spec in self.args:
@@ -261,32 +275,12 @@ class ScriptEntry(_Strict):
                 if spec.required:
                     raise ArgError(f"missing required argument --{spec.name}", self.help_text())
                 if spec.default is not None:
-                    clean[spec.name] = spec.coerce(spec.default)
+                    clean[spec.name] = spec.coerce_value(spec.default)
         return clean
 
     def parse_argv(self, tokens: list[str]) -> dict[str, Any]:
-        """`--repo x --limit 5 --draft` (or `--repo=x`) → raw args, for /run and the CLI."""
-        raw: dict[str, Any] = {}
-        i = 0
-        while i < len(tokens):
-            token = tokens[i]
-            if not token.startswith("--") or len(token) == 2:
-                raise ArgError(f"unexpected {token!r}: arguments are --name value", self.help_text())
-            name, eq, inline = token[2:].partition("=")
-            spec = self.arg(name)
-            if spec is None:
-                raise ArgError(f"unknown argument --{name} for {self.name}", self.help_text())
-            if eq:
-                raw[spec.name] = inline
-            elif spec.type == "bool" and (i + 1 == len(tokens) or tokens[i + 1].startswith("--")):
-                raw[spec.name] = True
-            elif i + 1 < len(tokens):
-                i += 1
-                raw[spec.name] = tokens[i]
-            else:
-                raise ArgError(f"--{name} needs a value", self.help_text())
-            i += 1
-        return raw
+        """`--repo x --limit 5 --draft` (or `--repo=x`) → raw args, for /run and the CLI (bot/args.py)."""
+        return parse_flags(self, tokens)
 
     def to_argv(self, args: dict[str, Any]) -> list[str]:
         """Validated args → argv flags. `--name=value` keeps a value starting with '-' literal."""
@@ -295,11 +289,11 @@ class ScriptEntry(_Strict):
             if spec.name not in args:
                 continue
             value = args[spec.name]
-            if spec.type == "bool":
+            if spec.type == "bool" and not spec.repeatable:
                 if value:
                     argv.append(spec.flag)
             else:
-                argv.append(f"{spec.flag}={value}")
+                argv.extend(f"{spec.flag}={v}" for v in (value if spec.repeatable else [value]))
         return argv
 
     def tool_schema(self) -> dict[str, Any]:
@@ -330,6 +324,7 @@ class JobEntry(_Strict):
     alert_to: str | None = None
     description: str = ""
     requires_env: list[str] = []      # settings the job needs beyond its script's credentials (GITHUB_REPO)
+    allow_write: bool = False         # a job may run a `write` script only when it says so
 
     @field_validator("requires_env")
     @classmethod
@@ -369,27 +364,6 @@ class JobEntry(_Strict):
         return schedule
 
 
-def parse_schedule(schedule: str):
-    """A 5-field cron expression or `every <N><s|m|h|d>` → an APScheduler trigger (UTC)."""
-    from apscheduler.triggers.cron import CronTrigger
-    from apscheduler.triggers.interval import IntervalTrigger
-
-    text = schedule.strip()
-    interval = re.fullmatch(r"every\s+(\d+)\s*([smhd])", text)
-    if interval:
-        n, unit = int(interval.group(1)), interval.group(2)
-        if n <= 0:
-            raise ValueError("interval must be positive")
-        key = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[unit]
-        return IntervalTrigger(**{key: n})
-    if len(text.split()) != 5:
-        raise ValueError(f"schedule {schedule!r}: expected 5 cron fields or 'every 15m'")
-    try:
-        return CronTrigger.from_crontab(text)
-    except ValueError as exc:
-        raise ValueError(f"schedule {schedule!r}: {exc}") from None
-
-
 class SkillEntry(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     description: str = Field(min_length=3, max_length=200)
@@ -413,7 +387,7 @@ def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
     front, sep, body = rest.partition("\n---")
     if not sep:
         raise ValueError("front matter is not closed with ---")
-    data = yaml.safe_load(front) or {}
+    data = yaml_strict.safe_load(front) or {}
     if not isinstance(data, dict):
         raise ValueError("front matter must be a mapping")
     return data, body.lstrip("-\n")
@@ -437,6 +411,7 @@ class Registry:
     skills: dict[str, SkillEntry] = field(default_factory=dict)
     scripts_dir: Path = Path("scripts")
     problems: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)  # "scripts:name" → file it came from
 
     def script(self, name: str) -> ScriptEntry | None:
@@ -460,6 +435,8 @@ def _problems_from(exc: ValidationError, file: str, entry: str) -> list[Problem]
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
+        elif err["type"] == "missing":
+            msg = "required, missing" + (": say `read` or `write`" if loc == "side_effects" else "")
         out.append(Problem(file, entry, loc, msg))
     return out
 
@@ -467,9 +444,13 @@ def _problems_from(exc: ValidationError, file: str, entry: str) -> list[Problem]
 def _load_yaml_entries(path: Path, kind: str, root: Path, problems: list[Problem]) -> list[tuple[str, dict]]:
     rel = str(path.relative_to(root.parent)) if path.is_relative_to(root.parent) else str(path)
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml_strict.safe_load(path.read_text()) or {}
+    except yaml_strict.DuplicateKeyError as exc:
+        problems.append(Problem(rel, exc.entry or f"(line {exc.line})", str(exc.key),
+                                f"duplicate key at line {exc.line} (first at line {exc.first_line})"))
+        return []
     except yaml.YAMLError as exc:
-        problems.append(Problem(rel, "(file)", "(yaml)", f"not valid YAML: {exc}"))
+        problems.append(Problem(rel, "(file)", "(yaml)", f"not valid YAML: {yaml_strict.one_line(exc)}"))
         return []
     if not isinstance(data, dict):
         problems.append(Problem(rel, "(file)", "(top level)", "expected a mapping with `scripts:` or `jobs:`"))
@@ -536,40 +517,8 @@ def load_registry(registry_dir: Path, skills_dir: Path | None = None, scripts_di
                 continue
             reg.skills[entry.name] = entry
 
-    _cross_check(reg, check_paths)
+    cross_check(reg, check_paths)
     return reg
-
-
-def _cross_check(reg: Registry, check_paths: bool) -> None:
-    for entry in reg.scripts.values():
-        if check_paths:
-            path = reg.script_path(entry)
-            field_name = "path" if entry.path else "name (implies path)"
-            if not path.is_file():
-                reg.problems.append(Problem(_where(reg, entry), entry.name, field_name, f"no script at {path}"))
-            elif not os.access(path, os.X_OK):
-                reg.problems.append(Problem(_where(reg, entry), entry.name, field_name, f"{path} is not executable"))
-    for job in reg.jobs.values():
-        if job.script:
-            script = reg.scripts.get(job.script)
-            if script is None:
-                reg.problems.append(Problem(reg.sources.get(f"jobs:{job.name}", "registry"), job.name, "script", f"unknown script {job.script!r}"))
-            else:
-                try:
-                    script.validate_args(job.args)
-                except ArgError as exc:
-                    reg.problems.append(Problem(reg.sources.get(f"jobs:{job.name}", "registry"), job.name, "args", str(exc)))
-        if job.skill and job.skill not in reg.skills:
-            reg.problems.append(Problem(reg.sources.get(f"jobs:{job.name}", "registry"), job.name, "skill", f"unknown skill {job.skill!r}"))
-    for skill in reg.skills.values():
-        for name in skill.scripts:
-            if name not in reg.scripts:
-                reg.problems.append(Problem(f"skills/{skill.name}/SKILL.md", skill.name, "scripts",
-                                            f"unknown script {name!r}"))
-
-
-def _where(reg: Registry, entry: ScriptEntry) -> str:
-    return reg.sources.get(f"scripts:{entry.name}", "registry")
 
 
 def split_command(text: str) -> list[str]:

@@ -17,11 +17,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from bot.registry import ArgError, Registry, ScriptEntry, split_command
+from bot.registry_checks import nested_quantifier
+from bot.tiny_messages import is_acknowledgement, too_short
 
 Tier = Literal["script", "orchestrator"]
 
 MIN_SIMILARITY = 0.5
 MIN_MARGIN = 0.12
+MAX_PATTERN_TEXT = 300     # registry patterns never see longer text: bounds any regex's backtracking
 
 EXPLICIT_RE = re.compile(r"^\s*(?:/run|!run|run|/bot run)\s+(?P<name>[a-z0-9]+\.[a-z0-9-]+)(?P<rest>(?:\s.*)?)$",
                          re.IGNORECASE | re.DOTALL)
@@ -153,6 +156,7 @@ class RouteDecision:
     error: str | None = None        # explicit form that cannot run: answer this at 0 tokens
     usage: str | None = None
     missing: list[str] = field(default_factory=list)
+    acknowledgement: bool = False   # "ok", "thanks", 👍: nothing to run, nothing to ask the LLM
 
     def to_json(self, text: str) -> dict[str, Any]:
         data = asdict(self)
@@ -216,7 +220,7 @@ class PreRouter:
         self._patterns = [
             (entry, re.compile(p, re.IGNORECASE))
             for entry in registry.scripts.values() if not entry.is_write
-            for p in entry.patterns
+            for p in entry.patterns if not nested_quantifier(p)     # `bot registry check` reports those
         ]
         self._build_index()
 
@@ -310,14 +314,20 @@ class PreRouter:
         explicit = EXPLICIT_RE.match(clean)
         if explicit:
             return self._explicit(explicit.group("name").lower(), explicit.group("rest"))
+        if is_acknowledgement(clean):
+            return RouteDecision("orchestrator", "an acknowledgement: nothing to run", acknowledgement=True)
         if HANDOFF_RE.search(clean) or IMPERATIVE_RE.search(clean):
             return RouteDecision("orchestrator", "asks how/why, or to write/change something: needs reasoning")
-        for entry, pattern in self._patterns:
-            match = pattern.search(clean.rstrip(" ?!."))
+        tiny = too_short(clean)
+        bare = clean.rstrip(" ?!.")
+        for entry, pattern in self._patterns if len(clean) <= MAX_PATTERN_TEXT else ():
+            match = pattern.fullmatch(bare) if tiny else pattern.search(bare)
             if match:
                 raw = {k.replace("_", "-"): v for k, v in match.groupdict().items() if v is not None}
                 return self._confident(entry, raw, 1.0, f"pattern {pattern.pattern!r}",
                                        [(entry.name, 1.0)])
+        if tiny:
+            return RouteDecision("orchestrator", "fewer than two content words: too little to pick a script")
         placeholder_text, entities = extract_entities(clean)
         query = set(tokens(placeholder_text))
         ranked = self.similarities(query)

@@ -263,7 +263,8 @@ class JobService:
     # -- the heartbeat ---------------------------------------------------------------------------
 
     def _budget_left(self) -> float:
-        return self.settings.bot_daily_budget_usd - self.ledger.spend_today(self.clock())
+        budget = self.settings.bot_daily_budget_usd          # None: no cap
+        return float("inf") if budget is None else budget - self.ledger.spend_today(self.clock())
 
     def health_checks(self, now: dt.datetime) -> list[tuple[str, Callable[[], Check]]]:
         settings, ledger = self.settings, self.ledger

@@ -139,3 +139,11 @@ def test_prose_still_goes_to_the_orchestrator(home: Path, fake_anthropic: FakeAn
     fake_anthropic.reply_text("Blue-green runs two environments.")
     reply = ask(bot, PROSE[1])
     assert reply.tier == "direct" and [r.model for r in fake_anthropic.message_requests] == [MID]
+
+
+def test_a_stack_trace_spends_nothing_when_llm_spend_is_off(home: Path,  # noqa: F811
+                                                           fake_anthropic: FakeAnthropic) -> None:
+    bot = make_bot(home, fake_anthropic, bot_daily_budget_usd=0)
+    reply = ask(bot, PY_TRACE)
+    assert reply.outcome == "refused" and "BOT_DAILY_BUDGET_USD=0" in reply.text
+    assert fake_anthropic.message_requests == []

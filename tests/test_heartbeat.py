@@ -328,3 +328,16 @@ def test_cli_health_json(world, monkeypatch, capsys):
 def test_ops_health_command(world):
     result = world.service().health_command()
     assert result.blocks[0]["type"] == "header" and "opsbot heartbeat" in result.text
+
+
+def test_budget_zero_means_the_heartbeat_never_asks_the_model(world, fake_anthropic):
+    fake_anthropic.reply_text("Job flaky is disabled.")
+    settings = world.settings(anthropic_api_key="sk-ant-test", anthropic_base_url=fake_anthropic.base_url,
+                              bot_daily_budget_usd=0)
+    service = world.service(settings=settings, summarizer=True)
+    assert service.summarizer(Report([Check("jobs", "warn", "flaky disabled")], NOW)) is None
+    assert fake_anthropic.message_requests == []
+    unlimited = world.service(settings=world.settings(anthropic_api_key="sk-ant-test", bot_daily_budget_usd="none",
+                                                      anthropic_base_url=fake_anthropic.base_url), summarizer=True)
+    unlimited.ledger.record_llm_call(request_id=None, model="m", purpose="x", cost_usd=500.0)
+    assert unlimited.summarizer(Report([Check("jobs", "warn", "flaky disabled")], NOW)) == "Job flaky is disabled."

@@ -26,11 +26,13 @@ REGISTRY = """
 scripts:
   - name: demo.prs
     summary: Open pull requests of a repository
+    side_effects: read
     args:
       - {name: repo, type: string, help: "org/name"}
       - {name: limit, type: int, default: 5}
   - name: demo.charges
     summary: Latest charges with their ids
+    side_effects: read
   - name: stripe.refund
     summary: Refund a Stripe charge
     args:
@@ -38,6 +40,7 @@ scripts:
     side_effects: write
   - name: demo.private
     summary: Only for the ops team
+    side_effects: read
     allowed: {users: [UOPS]}
 """
 

@@ -82,7 +82,7 @@ class World:
             path = self.scripts / "test" / short
             path.write_text(SCRIPT.format(name=short))
             path.chmod(0o755)
-            entries.append({"summary": "a test script", "timeout_s": 10, **spec})
+            entries.append({"summary": "a test script", "timeout_s": 10, "side_effects": "read", **spec})
         (self.registry / "scripts.yaml").write_text(yaml.safe_dump({"scripts": entries}))
         jobs = jobs if jobs is not None else [{"name": "flaky", "schedule": "0 * * * *", "script": "test.flaky",
                                                "post_to": "#reports", "alert_to": "#alerts"}]

@@ -37,8 +37,8 @@ def code_to_premium(request: Any) -> Any:
     verdict = detect(ctx.incoming.text)
     if not verdict.is_code:
         return None
-    if o.daily_budget and bot.ledger.spend_today() >= o.daily_budget:
-        return None   # the orchestrator's own refusal says the budget is spent
+    if o.daily_budget is not None and (o.daily_budget == 0 or bot.ledger.spend_today() >= o.daily_budget):
+        return None   # the orchestrator's own refusal says LLM spend is off or spent
     log.info("request %s: %s → premium", ctx.request_id, verdict.reason)
     skill = bot.registry.skills.get(RULE_SKILL[verdict.rule] or "")
     bot.ledger.record_decision(ctx.request_id, tier="premium", decided_by="pre-router", reason=verdict.reason,

@@ -21,7 +21,7 @@ def write_script(root: Path, name: str, body: str) -> Path:
 def write_registry(root: Path, scripts: list[dict], file: str = "test.yaml", jobs: list[dict] | None = None) -> Path:
     reg = root / "registry"
     reg.mkdir(parents=True, exist_ok=True)
-    data: dict = {"scripts": scripts}
+    data: dict = {"scripts": [{"side_effects": "read", **s} for s in scripts]}   # the registry requires it
     if jobs is not None:
         data["jobs"] = jobs
     (reg / file).write_text(yaml.safe_dump(data, sort_keys=False))

@@ -101,6 +101,7 @@ def test_registry_check_command_exit_codes(tmp_path, monkeypatch, capsys):
     usage = 'import sys\nif "--help" in sys.argv:\n    print("usage: demo.echo [--repo REPO]")\n    sys.exit(0)\n'
     write_script(tmp_path, "demo.echo", usage + ECHO_ARGS)
     write_registry(tmp_path, [{**GOOD, "colour": "red"}])
+    (tmp_path / "skills").mkdir()            # a missing skills folder is itself an error (exit 2)
     monkeypatch.setenv("BOT_REGISTRY", str(tmp_path / "registry"))
     monkeypatch.setenv("BOT_SCRIPTS", str(tmp_path / "scripts"))
     monkeypatch.setenv("BOT_SKILLS", str(tmp_path / "skills"))
@@ -115,7 +116,7 @@ def test_registry_check_command_exit_codes(tmp_path, monkeypatch, capsys):
 
 def test_args_are_typed_and_usage_is_shown():
     entry = ScriptEntry.model_validate({
-        "name": "demo.x", "summary": "demo", "args": [
+        "name": "demo.x", "summary": "demo", "side_effects": "read", "args": [
             {"name": "limit", "type": "int", "default": 5},
             {"name": "url", "type": "url", "required": True},
             {"name": "level", "type": "enum", "choices": ["low", "high"]},
@@ -149,7 +150,7 @@ def test_tool_schema_and_index_line():
 
 
 def test_parse_argv_keeps_values_literal():
-    entry = ScriptEntry.model_validate({"name": "demo.x", "summary": "demo", "args": [
+    entry = ScriptEntry.model_validate({"name": "demo.x", "summary": "demo", "side_effects": "read", "args": [
         {"name": "text"}, {"name": "flag", "type": "bool"}]})
     assert entry.parse_argv(["--text", "-rf /; $(reboot)", "--flag"]) == {"text": "-rf /; $(reboot)", "flag": True}
     assert entry.parse_argv(["--text=a=b"]) == {"text": "a=b"}

@@ -67,9 +67,10 @@ def write_demo_registry(root: Path, scripts: dict[str, str] | None = None, entri
         path.write_text("#!/bin/sh\n" + body + "\n")
         path.chmod(0o755)
     (root / "registry").mkdir(parents=True, exist_ok=True)
-    data: dict = {"scripts": entries or ENTRIES, **({"jobs": jobs} if jobs else {})}
+    data: dict = {"scripts": [{"side_effects": "read", **e} for e in entries or ENTRIES], **({"jobs": jobs} if jobs else {})}
     (root / "registry" / "demo.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     (root / "home").mkdir(exist_ok=True)
+    (root / "skills").mkdir(exist_ok=True)      # `bot serve` refuses a missing BOT_SKILLS folder
 
 
 def demo_settings(root: Path, **overrides):
