@@ -24,7 +24,7 @@ def looks_like_flag(token: str) -> bool:
 
 
 def parse_flags(entry: ScriptEntry, tokens: list[str]) -> dict[str, Any]:
-    from bot.registry import ArgError
+    from bot.problems import ArgError
 
     def fail(message: str) -> ArgError:
         return ArgError(message, entry.help_text())

@@ -29,6 +29,7 @@ from pydantic import (
 
 from bot import yaml_strict
 from bot.args import parse_flags
+from bot.problems import ArgError, Problem
 from bot.registry_checks import cross_check
 from bot.schedules import parse_schedule
 from bot.vocab import SkillTier
@@ -36,14 +37,6 @@ from bot.vocab import SkillTier
 ArgType = Literal["string", "int", "float", "bool", "enum", "url", "host", "date"]
 
 _HOST_RE = re.compile(r"^(?=.{1,253}$)(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?$")
-
-
-class ArgError(ValueError):
-    """A bad script argument; `usage` is the script's help to show the user."""
-
-    def __init__(self, message: str, usage: str = ""):
-        super().__init__(message)
-        self.usage = usage
 
 
 def _env_names(names: list[str]) -> list[str]:
@@ -391,17 +384,6 @@ def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
     if not isinstance(data, dict):
         raise ValueError("front matter must be a mapping")
     return data, body.lstrip("-\n")
-
-
-@dataclass(frozen=True)
-class Problem:
-    file: str
-    entry: str
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}: {self.entry}: {self.field}: {self.message}"
 
 
 @dataclass

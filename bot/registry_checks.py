@@ -147,7 +147,7 @@ def outside_scripts_folder(reg: Registry, entry: ScriptEntry) -> str | None:
 
 
 def cross_check(reg: Registry, check_paths: bool) -> None:
-    from bot.registry import ArgError, Problem
+    from bot.problems import ArgError, Problem
 
     for entry in list(reg.scripts.values()):
         where = reg.sources.get(f"scripts:{entry.name}", "registry")
@@ -190,7 +190,7 @@ def cross_check(reg: Registry, check_paths: bool) -> None:
 
 def _write_guard(where: str, job: str, script: ScriptEntry, allow_write: bool,
                  warnings: list[Problem]) -> list[Problem]:
-    from bot.registry import Problem
+    from bot.problems import Problem
 
     if not script.is_write:
         return []

@@ -19,6 +19,7 @@ from typing import Any, Literal
 from bot.registry import ArgError, Registry, ScriptEntry, split_command
 from bot.registry_checks import nested_quantifier
 from bot.tiny_messages import is_acknowledgement, too_short
+from bot.words import STOPWORDS, stem, tokens
 
 Tier = Literal["script", "orchestrator"]
 
@@ -55,43 +56,6 @@ SLACK_LINK_RE = re.compile(r"<((?:https?|mailto):[^|>]+)(?:\|[^>]*)?>")
 
 TIME_WORDS = set("""today yesterday tonight week weeks month months year years day days hour hours past last this
 lately recently now ago since morning afternoon evening weekend""".split())
-STOPWORDS = set("""a an the is are was were be been am do does did of for to in on at by with from and or
-me my our we us you your i it its this that these those what whats which who whom please pls can could
-would will show list give get tell let see check any some all there here just now currently right
-about up into over how much many of 's""".split())
-
-SYNONYMS = {
-    "prs": "pr", "pull": "pr", "requests": "request", "pullrequest": "pr", "mrs": "pr",
-    "revenue": "mrr", "recurring": "mrr", "arr": "mrr",
-    "deploys": "deploy", "deployments": "deploy", "deployment": "deploy", "deployed": "deploy",
-    "incidents": "incident", "alerts": "incident", "pages": "incident", "paged": "incident",
-    "oncall": "oncall", "on-call": "oncall", "call": "call",
-    "issues": "issue", "tickets": "ticket", "bugs": "issue",
-    "commits": "commit", "committed": "commit", "pushed": "commit",
-    "releases": "release", "released": "release", "tags": "release",
-    "channels": "channel", "messages": "message", "msgs": "message", "texts": "sms", "text": "sms",
-    "meetings": "meeting", "calls": "call", "recordings": "recording", "recorded": "recording",
-    "transcripts": "transcript", "participants": "participant", "attendees": "participant",
-    "charges": "charge", "payments": "payment", "paid": "payment", "payouts": "payout",
-    "subscriptions": "subscription", "subs": "subscription", "customers": "customer",
-    "signups": "signup", "sign-ups": "signup", "registrations": "signup", "registered": "signup",
-    "rows": "row", "records": "row", "tables": "table",
-    "domains": "domain", "sites": "site", "services": "service", "numbers": "number",
-    "runs": "run", "workflows": "workflow", "actions": "workflow", "ci": "workflow",
-    "failing": "fail", "failed": "fail", "failures": "fail", "failure": "fail", "broken": "fail",
-    "errors": "error", "exceptions": "error", "crashes": "error",
-    "users": "user", "people": "user", "members": "user",
-    "certificate": "cert", "certs": "cert", "ssl": "cert", "tls": "cert",
-    "ports": "port", "disks": "disk", "storage": "disk", "memory": "mem", "ram": "mem", "cpu": "load",
-    "blockers": "blocker", "blocking": "blocker", "blocked": "blocker",
-    "sprints": "sprint", "stats": "stat", "statistics": "stat", "reviews": "review",
-    "expires": "expire", "expiry": "expire", "expiring": "expire", "expiration": "expire",
-    "latest": "last", "recent": "last", "newest": "last", "lately": "last",
-    "unresolved": "open", "unmerged": "open", "pending": "open", "outstanding": "open",
-    "ship": "release", "shipped": "release", "version": "release", "versions": "release",
-    "funds": "balance", "attendance": "participant", "attended": "participant", "joined": "participant",
-    "mergeable": "status", "red": "fail", "green": "pass", "passing": "pass",
-}
 
 # Entities pulled out of the text to fill args. Those marked `replace` leave a placeholder token
 # behind, so similarity compares the shape of the request, not the particular repo or host.
@@ -171,15 +135,6 @@ def normalise(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-def _stem(token: str) -> str:
-    token = SYNONYMS.get(token, token)
-    if len(token) > 4 and token.endswith("ies"):
-        token = token[:-3] + "y"
-    elif len(token) > 3 and token.endswith("s") and not token.endswith(("ss", "us", "is")):
-        token = token[:-1]
-    return SYNONYMS.get(token, token)
-
-
 def extract_entities(text: str) -> tuple[str, dict[str, tuple[str, tuple[str, ...]]]]:
     """Pull args-like values out of the text; return the text with placeholders and the values
     (kind → (value, args it may fill))."""
@@ -199,16 +154,6 @@ def extract_entities(text: str) -> tuple[str, dict[str, tuple[str, tuple[str, ..
             found.setdefault("days", (str(days), ("days",)))
             break
     return text, found
-
-
-def tokens(text: str) -> list[str]:
-    words = re.findall(r"[a-z0-9][a-z0-9'-]*", text.lower())
-    out = []
-    for word in words:
-        word = word.strip("'-").removesuffix("'s")
-        if word and word not in STOPWORDS:
-            out.append(_stem(word))
-    return out
 
 
 class PreRouter:
@@ -240,7 +185,7 @@ class PreRouter:
             phrases = [entry.summary, " ".join(re.split(r"[.-]", entry.name)), *entry.examples]
             phrase_tokens = [frozenset(tokens(extract_entities(p)[0])) for p in phrases]
             self._phrases[entry.name] = [t for t in phrase_tokens if t]
-            extra = tokens(extract_entities(entry.description)[0]) + [_stem(a.name) for a in entry.args]
+            extra = tokens(extract_entities(entry.description)[0]) + [stem(a.name) for a in entry.args]
             self._vocab[entry.name] = frozenset().union(*phrase_tokens, extra)
             self._own_words[entry.name] = frozenset().union(*phrase_tokens[:2], extra)
         # Example phrasings name sample values ("deploys of web"); a word is part of the language
@@ -251,7 +196,7 @@ class PreRouter:
                 example_df[tok] += 1
         described = frozenset().union(*self._own_words.values())
         sample_values = {
-            _stem(word)
+            stem(word)
             for entry in self.registry.scripts.values() for example in entry.examples
             for _, word in VALUE_AFTER_PREPOSITION_RE.findall(extract_entities(example)[0].lower())
         } - described
@@ -364,7 +309,7 @@ class PreRouter:
         a free string arg of the script, or return None when one has nowhere to go."""
         placed: dict[str, str] = {}
         for prep, word in VALUE_AFTER_PREPOSITION_RE.findall(text.lower()):
-            if word in STOPWORDS or word in TIME_WORDS or _stem(word) in self._domain_words \
+            if word in STOPWORDS or word in TIME_WORDS or stem(word) in self._domain_words \
                     or word.endswith("ent") and word[:-3] in KINDS:
                 continue
             target = next((a for a in VALUE_PREPOSITIONS[prep]

@@ -5,11 +5,14 @@ with the same type (text, int, float or a bool switch), the same choices and the
 Each script is asked, in parallel, without a shell, with the runner's minimal environment (no
 credentials) and a short timeout:
 
-1. `<script> --opsbot-spec`: scripts built on scripts/_lib print their argparse actions as JSON (a
-   hidden flag). Read from the parser itself, so types and choices are exact.
-2. Otherwise `<script> --help`, read as an argparse-style usage line (`usage: name [--a A] --b {x,y}
-   [--c]`): flag names, required-ness (not in brackets), choices (`{x,y}`) and bool switches (no
-   value). Any script, bash included, can be checked by printing such a usage line.
+1. `<script> --help` first, always: the one flag every script must answer without acting (a write
+   script that ignored an unknown flag would otherwise run its write during a registry check).
+2. When that help advertises `--opsbot-spec` (scripts built on scripts/_lib do), `<script>
+   --opsbot-spec` prints the argparse actions as JSON: read from the parser itself, so types and
+   choices are exact.
+3. Otherwise the help's argparse-style usage line (`usage: name [--a A] --b {x,y} [--c]`): flag
+   names, required-ness (not in brackets), choices (`{x,y}`) and bool switches (no value). Any
+   script, bash included, can be checked by printing such a usage line.
 """
 
 from __future__ import annotations
@@ -98,13 +101,14 @@ def script_flags(registry: Registry, entry: ScriptEntry, timeout_s: float = TIME
     """(flags, how they were read) or (None, why not)."""
     path = registry.script_path(entry)
     env = Runner(registry, None, environ={}).child_env(entry)   # PATH/HOME/LANG only: no credentials
-    code, out, err = _run([str(path), SPEC_FLAG], env, registry.scripts_dir, timeout_s)
-    if code == 0 and (flags := flags_from_spec(out.strip())) is not None:
-        return flags, SPEC_FLAG
     code, out, err = _run([str(path), "--help"], env, registry.scripts_dir, timeout_s)
     if code != 0:
         detail = (err.strip().splitlines() or ["no output"])[-1][:200]
         return None, f"`--help` failed ({'exit ' + str(code) if code is not None else 'timeout'}): {detail}"
+    if SPEC_FLAG in out:
+        spec_code, spec_out, _ = _run([str(path), SPEC_FLAG], env, registry.scripts_dir, timeout_s)
+        if spec_code == 0 and (flags := flags_from_spec(spec_out.strip())) is not None:
+            return flags, SPEC_FLAG
     flags = flags_from_usage(out)
     return (flags, "--help") if flags is not None else (None, "`--help` printed no `usage:` line")
 

@@ -28,7 +28,7 @@ _WORD = re.compile(r"[a-z0-9][a-z0-9'’-]*")
 
 def content_words(text: str) -> list[str]:
     """The words that could say what to run: the router's tokens minus greetings and acknowledgements."""
-    from bot.router import tokens
+    from bot.words import tokens
 
     return [t for t in tokens(_SHORTCODE.sub(" ", text)) if t not in FILLER_WORDS]
 
@@ -42,7 +42,7 @@ def _is_emoji_only(text: str) -> bool:
 
 def is_acknowledgement(text: str) -> bool:
     """"ok", "thanks!", "got it 👍", "ok cool, thanks a lot", ":+1:", "🙏" — nothing to do."""
-    from bot.router import STOPWORDS
+    from bot.words import STOPWORDS
 
     lowered = text.lower().strip()
     if not lowered:

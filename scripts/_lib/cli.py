@@ -73,6 +73,7 @@ def bounded(kind: Callable[[str], Any], minimum: float | None, maximum: float | 
 
 
 SPEC_FLAG = "--opsbot-spec"
+SPEC_HINT = f"(flags as JSON for `bot registry check`: {SPEC_FLAG})"   # in --help: the check may ask
 
 
 def arg_spec(action: argparse.Action) -> dict[str, Any]:
@@ -106,7 +107,7 @@ class Script:
     def __init__(self, name: str, description: str, env: list[str] | tuple[str, ...] = ()):
         self.name = name
         self.required_env = list(env)
-        self.parser = _Parser(prog=name, description=description)
+        self.parser = _Parser(prog=name, description=description, epilog=SPEC_HINT)
         self.parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
         self.parser.add_argument(SPEC_FLAG, action=_PrintSpec)
         self._env_defaults: dict[str, str] = {}

@@ -83,6 +83,7 @@ def cli_env(tmp_path, monkeypatch):
     for var, sub in (("BOT_REGISTRY", "registry"), ("BOT_SCRIPTS", "scripts"), ("BOT_SKILLS", "skills"),
                      ("BOT_HOME", "home")):
         monkeypatch.setenv(var, str(tmp_path / sub))
+    (tmp_path / "skills").mkdir()          # a missing skills folder is a configuration error of its own
     return tmp_path
 
 

@@ -28,7 +28,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for folder in ("registry", "skills", "scripts/demo"):
         (tmp_path / folder).mkdir(parents=True)
     script = tmp_path / "scripts" / "demo" / "echo"
-    script.write_text("#!/bin/sh\necho notes\n")
+    script.write_text('#!/bin/sh\ncase "$1" in --help) echo "usage: echo"; exit 0;; esac\necho notes\n')
     script.chmod(0o755)
     return tmp_path
 

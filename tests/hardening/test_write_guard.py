@@ -19,8 +19,11 @@ NOTES = {"name": "demo.notes", "summary": "Today's deploy notes", "side_effects"
 
 def project(root: Path, scripts: list[dict], jobs: list[dict] | None = None) -> Path:
     (root / "skills").mkdir(exist_ok=True)
-    for rel, body in {"stripe/refund": 'touch "$(dirname "$0")/REFUNDED"\necho refunded',
-                      "demo/notes": "echo deployed web v2"}.items():
+    # Each script answers --help first (`bot registry check` reads its usage line) and acts only otherwise.
+    for rel, body in {"stripe/refund": 'case "$1" in --help) echo "usage: refund --charge CHARGE"; exit 0;; esac\n'
+                                       'touch "$(dirname "$0")/REFUNDED"\necho refunded',
+                      "demo/notes": 'case "$1" in --help) echo "usage: notes"; exit 0;; esac\n'
+                                    "echo deployed web v2"}.items():
         path = root / "scripts" / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("#!/bin/sh\n" + body + "\n")
