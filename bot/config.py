@@ -70,6 +70,7 @@ class Settings(BaseSettings):
     bot_premium_input_budget: int = Field(8_000, gt=0)
     bot_pricing_file: Path | None = None
     bot_user_rate_per_min: int = Field(10, gt=0)
+    bot_admins: str = Field("", description="Slack user ids (comma-separated) who may apply /ops learn")
 
     # Runner
     bot_output_cap_bytes: int = Field(64 * 1024, ge=1024)
@@ -101,6 +102,10 @@ class Settings(BaseSettings):
     @property
     def slack_configured(self) -> bool:
         return bool(self.slack_bot_token and (self.slack_app_token or self.slack_signing_secret))
+
+    @property
+    def admins(self) -> frozenset[str]:
+        return frozenset(u.strip() for u in self.bot_admins.split(",") if u.strip())
 
     @property
     def llm_configured(self) -> bool:

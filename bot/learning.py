@@ -68,6 +68,9 @@ class LearnResult:
         return {"suggestions": [s.to_json() for s in self.suggestions], "refused": self.refused}
 
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 # -- the labelled corpus --------------------------------------------------------------------------
 
 
@@ -81,7 +84,7 @@ def corpus_dir(registry_dir: Path) -> Path | None:
 def load_corpus(folder: Path | None) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     for path in sorted(folder.rglob("*.yaml")) if folder else []:
-        for item in yaml.safe_load(path.read_text(encoding="utf-8")) or []:
+        for item in yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER) or []:
             if isinstance(item, dict) and isinstance(item.get("text"), str):
                 items.append({**item, "file": path.name})
     return items
@@ -183,29 +186,32 @@ def with_examples(registry: Registry, extra: dict[str, list[str]]) -> Registry:
 
 class Guard:
     """The decisions that must not change: labelled corpus items (unless to the right answer) and every
-    script's own examples."""
+    script's own examples. Only texts sharing a word with a new example can change (the router's scores
+    of a text depend on the words in it), so only those are routed again."""
 
     def __init__(self, router: PreRouter, corpus: list[dict[str, Any]]):
-        self.corpus = [(item, outcome(router.route(item["text"]))) for item in corpus]
-        self.examples = [(name, example, outcome(router.route(example)))
+        self.corpus = [(item, shape(item["text"]), outcome(router.route(item["text"]))) for item in corpus]
+        self.examples = [(name, example, shape(example), outcome(router.route(example)))
                          for name, entry in router.registry.scripts.items() if not entry.is_write
                          for example in entry.examples]
 
-    def problem(self, trial: PreRouter, script: str, example: str) -> str | None:
+    def problem(self, trial: PreRouter, script: str, example: str, words: frozenset[str]) -> str | None:
+        """Why the trial router (with the new examples, whose words are `words`) is not safe, or None."""
         mine = shape(example)
-        for name, other, _ in self.examples:
-            if name != script and shape(other) == mine:
+        for name, other, other_shape, _ in self.examples:
+            if name != script and other_shape == mine:
                 return f"collides with an example of {name}: {other!r}"
-        for item, before in self.corpus:
+        for item, item_shape, before in self.corpus:
+            if not item_shape & words:
+                continue
             decision = trial.route(item["text"])
             if outcome(decision) != before and not is_right(item, decision):
                 now = outcome(decision)[0] or "orchestrator"
                 return (f"would change the decision of corpus item {item['text']!r} ({item['file']}): "
                         f"{before[0] or 'orchestrator'} → {now}")
-        for name, other, before in self.examples:
-            if name != script and outcome(trial.route(other)) != before:
-                now = outcome(trial.route(other))[0] or "orchestrator"
-                return f"collides with an example of {name}: {other!r} would go to {now}"
+        for name, other, other_shape, before in self.examples:
+            if name != script and other_shape & words and (now := outcome(trial.route(other))) != before:
+                return f"collides with an example of {name}: {other!r} would go to {now[0] or 'orchestrator'}"
         return None
 
 
@@ -294,8 +300,9 @@ def _check_with(registry: Registry, chosen: list[Suggestion], suggestion: Sugges
         if outcome(decision)[0] != suggestion.script:
             return f"even with this example the pre-router would not pick {suggestion.script}: {decision.reason}"
     if checker is not None:
-        return checker.problem(trial, suggestion.script, render(suggestion.example,
-                                                                registry.scripts[suggestion.script])) or ""
+        words = frozenset().union(*(shape(e) for examples in extra.values() for e in examples))
+        example = render(suggestion.example, registry.scripts[suggestion.script])
+        return checker.problem(trial, suggestion.script, example, words) or ""
     return ""
 
 
