@@ -195,12 +195,15 @@ class Guard:
                          for name, entry in router.registry.scripts.items() if not entry.is_write
                          for example in entry.examples]
 
-    def problem(self, trial: PreRouter, script: str, example: str, words: frozenset[str]) -> str | None:
-        """Why the trial router (with the new examples, whose words are `words`) is not safe, or None."""
+    def collision(self, script: str, example: str) -> str | None:
         mine = shape(example)
         for name, other, other_shape, _ in self.examples:
             if name != script and other_shape == mine:
                 return f"collides with an example of {name}: {other!r}"
+        return None
+
+    def problem(self, trial: PreRouter, script: str, words: frozenset[str]) -> str | None:
+        """Why the trial router (with the new examples, whose words are `words`) is not safe, or None."""
         for item, item_shape, before in self.corpus:
             if not item_shape & words:
                 continue
@@ -277,7 +280,7 @@ def _check_one(router: PreRouter, registry: Registry, past: Past) -> tuple[str |
         return "", ""
     args, example, why = extract_for(router, entry, past.text)
     if args is None:
-        return f"the pre-router cannot extract its arguments: {why}", ""
+        return f"the pre-router cannot extract its arguments: {why} (the orchestrator ran {_args_text(ran)})", ""
     if not _same_args(args, ran):
         wrong = {k: v for k, v in ran.items() if args.get(k) != v}
         extra = {k: v for k, v in args.items() if k not in ran}
@@ -288,6 +291,9 @@ def _check_one(router: PreRouter, registry: Registry, past: Past) -> tuple[str |
 
 
 def _check_with(registry: Registry, chosen: list[Suggestion], suggestion: Suggestion, checker: Guard | None) -> str:
+    example = render(suggestion.example, registry.scripts[suggestion.script])
+    if checker is not None and (why := checker.collision(suggestion.script, example)):
+        return why
     extra: dict[str, list[str]] = {}
     for s in chosen:
         extra.setdefault(s.script, []).append(render(s.example, registry.scripts[s.script]))
@@ -301,8 +307,7 @@ def _check_with(registry: Registry, chosen: list[Suggestion], suggestion: Sugges
             return f"even with this example the pre-router would not pick {suggestion.script}: {decision.reason}"
     if checker is not None:
         words = frozenset().union(*(shape(e) for examples in extra.values() for e in examples))
-        example = render(suggestion.example, registry.scripts[suggestion.script])
-        return checker.problem(trial, suggestion.script, example, words) or ""
+        return checker.problem(trial, suggestion.script, words) or ""
     return ""
 
 
