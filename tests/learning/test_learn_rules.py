@@ -125,3 +125,16 @@ def test_a_thumbs_down_becomes_a_negative_the_router_and_the_learner_respect(bot
     explicit = bot.handle(Incoming("run demo.disk", source="slack", user="U1"))
     bot.ledger.set_feedback(explicit.request_id, "down")
     assert record_negative(bot, explicit.request_id) is None                 # an explicit run is not routing
+
+
+def test_the_heartbeat_line_counts_this_weeks_learnable_requests(bot, fake_anthropic):
+    import datetime as dt
+
+    from bot.learn_ops import zero_token_check
+
+    ask(bot, fake_anthropic, LINGER, "demo.prs", {"repo": "acme/api"})
+    ask(bot, fake_anthropic, LINGER.replace("acme/api", "acme/web"), "demo.prs", {"repo": "acme/web"})
+    ask(bot, fake_anthropic, "bounce the web service", "demo.restart", {"service": "web"})   # never learnable
+    check = zero_token_check(bot, dt.datetime.now(dt.UTC))
+    assert (check.name, check.status) == ("learning", "ok")
+    assert check.detail == "2 requests this week could have been answered at 0 tokens — /ops learn"
