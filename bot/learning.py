@@ -190,7 +190,9 @@ class Guard:
     of a text depend on the words in it), so only those are routed again."""
 
     def __init__(self, router: PreRouter, corpus: list[dict[str, Any]]):
-        self.corpus = [(item, shape(item["text"]), outcome(router.route(item["text"]))) for item in corpus]
+        known = router.registry.scripts          # an item about a script this registry lacks cannot be judged
+        self.corpus = [(item, shape(item["text"]), outcome(router.route(item["text"]))) for item in corpus
+                       if item.get("script") is None or item["script"] in known]
         self.examples = [(name, example, shape(example), outcome(router.route(example)))
                          for name, entry in router.registry.scripts.items() if not entry.is_write
                          for example in entry.examples]
