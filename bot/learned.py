@@ -207,7 +207,8 @@ def _dump(learned: LearnedFile) -> str:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".learned-", suffix=".yaml", dir=path.parent)
+    # Suffix .tmp, never .yaml: the registry loads every *.yaml it finds, a leftover included.
+    fd, tmp = tempfile.mkstemp(prefix=".learned-", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
