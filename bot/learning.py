@@ -276,8 +276,11 @@ def _check_one(router: PreRouter, registry: Registry, past: Past) -> tuple[str |
         return f"a person gave 👎 to {name} for this phrasing", ""
     if past.follow_up:
         return "a follow-up in a thread: it leans on earlier messages", ""
+    try:       # as the runner saw them: typed, defaults filled in (a ledger may hold them either way)
+        ran = entry.validate_args(past.runs[0].args)
+    except ArgError as exc:
+        return f"the arguments it ran with are not valid for {name} any more: {exc}", ""
     now = router.route(past.text)
-    ran = past.runs[0].args
     if outcome(now)[0] == name and _same_args(now.args, ran):
         return "", ""
     args, example, why = extract_for(router, entry, past.text)

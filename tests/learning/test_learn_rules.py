@@ -138,3 +138,16 @@ def test_the_heartbeat_line_counts_this_weeks_learnable_requests(bot, fake_anthr
     check = zero_token_check(bot, dt.datetime.now(dt.UTC))
     assert (check.name, check.status) == ("learning", "ok")
     assert check.detail == "2 requests this week could have been answered at 0 tokens — /ops learn"
+
+
+def test_a_ledger_written_without_defaults_is_read_as_the_runner_saw_it(bot):
+    """Rows recorded through the ledger API directly (args as given, no defaults) are learned the same."""
+    ledger = bot.ledger
+    rid = ledger.start_request(source="cli", text=LINGER, user="me")
+    ledger.record_decision(rid, tier="script", decided_by="orchestrator", reason="prs", script="demo.prs")
+    ledger.record_llm_call(request_id=rid, model="claude-sonnet-5-5", purpose="orchestrator", input_tokens=1800)
+    ledger.record_script_run(request_id=rid, script="demo.prs", args={"repo": "acme/api"}, exit_code=0,
+                             status="ok", duration_ms=5, output_bytes=10, truncated=False)
+    ledger.finish_request(rid, "ok")
+    [s] = run_learn(bot).suggestions
+    assert (s.script, s.example, s.requests) == ("demo.prs", "stuff waiting to merge in {repo}", [rid])
