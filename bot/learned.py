@@ -200,9 +200,9 @@ def _locked(path: Path) -> Iterator[None]:
 def _dump(learned: LearnedFile) -> str:
     data: dict[str, Any] = {}
     if learned.examples:
-        data["examples"] = [e.model_dump(exclude_defaults=True) for e in learned.examples]
+        data["examples"] = [e.model_dump(exclude_none=True) for e in learned.examples]
     if learned.negatives:
-        data["negatives"] = [n.model_dump(exclude_defaults=True) for n in learned.negatives]
+        data["negatives"] = [n.model_dump(exclude_none=True) for n in learned.negatives]
     return HEADER + (yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120) if data else "{}\n")
 
 
