@@ -60,7 +60,10 @@ def cmd_learn(args, settings: Settings, console) -> int:
         return 2
     registry = _registry(settings)
     ledger = Ledger(settings.ledger_path)
-    result = learn_now(settings, ledger, registry, since, skipped=skipped_keys(ledger))
+    from bot.learn_ops import skipped_in
+    from bot.learning import corpus_dir
+
+    result = learn_now(settings, ledger, registry, since, skipped=skipped_in(ledger))
     added = 0
     if args.apply and result.suggestions:
         try:
@@ -73,6 +76,8 @@ def cmd_learn(args, settings: Settings, console) -> int:
     else:
         print(f"{result.candidates} candidate requests: {len(result.suggestions)} suggestions, "
               f"{len(result.refused)} refused")
+        if corpus_dir(settings.bot_registry) is None:
+            print("  (no labelled corpus found next to the registry: the corpus check was skipped)")
         for s in result.suggestions:
             print(f"  + {s.script}: {s.example!r}  (support {s.support})")
         for r in result.refused:
@@ -82,17 +87,6 @@ def cmd_learn(args, settings: Settings, console) -> int:
         print(f"wrote {added} new example(s) to {where}" if added else f"nothing new to write to {where}",
               file=sys.stderr if args.json else sys.stdout)
     return 0
-
-
-SKIPPED_STATE = "learning.skipped"
-
-
-def skipped_keys(ledger) -> set[str]:
-    raw = ledger.get_state(SKIPPED_STATE)
-    try:
-        return set(json.loads(raw)) if raw else set()
-    except ValueError:
-        return set()
 
 
 def add_commands(subparsers) -> None:

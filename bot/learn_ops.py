@@ -69,7 +69,12 @@ def record_negative(bot: OpsBot, request_id: str) -> str | None:
 
 
 def skipped(bot: OpsBot) -> set[str]:
-    raw = bot.ledger.get_state(SKIPPED_STATE)
+    return skipped_in(bot.ledger)
+
+
+def skipped_in(ledger) -> set[str]:
+    """Suggestions an admin skipped in /ops learn (script|example), kept in the ledger's state table."""
+    raw = ledger.get_state(SKIPPED_STATE)
     try:
         return set(json.loads(raw)) if raw else set()
     except ValueError:

@@ -52,7 +52,8 @@ def ops_learn(bot: OpsBot, user: str | None) -> tuple[str, list[dict[str, Any]] 
             "answered at 0 tokens from now on (written to `learned.yaml`).")
     if not found:
         return "Nothing to learn right now: no request in the last 30 days needs a new phrasing.", None
-    lines = [head] + [f"• `{s.script}` ← “{_escape(s.example)}” ({s.support}×)" for s in found]
+    lines = [head] + [f"• `{s.script}` ← “{_escape(s.example)}” ({s.support}×)" for s in found] + [
+        "Apply them with the buttons in Slack, or `bot learn --apply` in a terminal."]
     blocks: list[Any] = [SectionBlock(text=MarkdownTextObject(text=head))]
     for i, s in enumerate(found[:MAX_SHOWN]):
         blocks.append(SectionBlock(block_id=f"learn-{i}", text=MarkdownTextObject(
