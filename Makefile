@@ -34,8 +34,10 @@ bench: $(STAMP)
 	$(BIN)/python bench/learning.py
 	$(BIN)/python bench/context.py
 	$(BIN)/python bench/cost.py
+	$(BIN)/python bench/fanout.py
 	$(BIN)/python bench/scheduler.py
 	$(BIN)/python bench/slack_load.py
+	$(BIN)/python bench/startup.py
 
 clean:
 	rm -rf $(VENV) .bot

@@ -49,6 +49,7 @@ from bench._fakes import (  # noqa: E402
     stub_text,
 )
 from bot.app import Incoming  # noqa: E402
+from bot.code_detect import detect as detect_code  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.ledger import Ledger  # noqa: E402
 from bot.llm import LLM, RetryPolicy  # noqa: E402
@@ -160,13 +161,16 @@ def our_turns(req: dict[str, Any], routed_to_script: bool) -> list[Reply]:
         for name, args in req.get("scripts", []):
             turns.append(Reply.tool_use("run_script", {"name": name, "args": args, "reason": "needs data"}))
         return turns + [Reply.text(req["answer"])]
+    if kind == "coding" and detect_code(req["text"]).is_code:    # straight to premium: no mid turn
+        return [Reply.text(req["answer"])]
     if kind == "coding":
         return [Reply.tool_use("delegate_premium", {"task": "Do what the request asks, using the pasted material.",
                                                     "skills": [req["skill"]], "context": "[[request]]",
                                                     "reason": "coding work goes to the premium model"}),
                 Reply.text(req["answer"])]
+    review = [Reply.text('{"verdict": "accept", "reasons": []}')] if req["skill"] == "blog-post" else []
     return [Reply.tool_use("run_pipeline", {"skill": req["skill"], "brief": req["brief"], "reason": "content + HTML"}),
-            Reply.text(req["stage1"]), Reply.text(req["stage2"])]
+            Reply.text(req["stage1"]), Reply.text(req["stage2"]), *review]   # blog-post: mid builds, premium reviews
 
 
 @dataclass

@@ -10,7 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -22,6 +24,7 @@ from bot.redact import Redactor, secret_values_from_env
 from bot.registry import ArgError, Registry, ScriptEntry, load_registry
 from bot.router import PreRouter, RouteDecision
 from bot.runner import Runner, ScriptResult
+from bot.vocab import DecidedBy, Outcome, Tier
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +69,9 @@ class PendingConfirmation:
 class Reply:
     text: str
     request_id: str
-    tier: str = "none"                 # script | direct | premium | pipeline | none
-    decided_by: str = "pre-router"     # pre-router | orchestrator | command | job
-    outcome: str = "ok"
+    tier: Tier = "none"                # the words are defined in bot/vocab.py
+    decided_by: DecidedBy = "pre-router"
+    outcome: Outcome = "ok"
     script: str | None = None
     models: list[str] = field(default_factory=list)
     input_tokens: int = 0
@@ -124,8 +127,28 @@ class OpsBot:
                              environ=environ, redactor=self.redactor)
         self.router = PreRouter(self.registry)
         self.memory = MemoryStore(settings.memory_dir, redactor=self.redactor)
-        self.orchestrator = orchestrator
+        self._orchestrator = orchestrator
+        # Built on first need, so a script answer never imports the orchestrator or the anthropic SDK.
+        self.orchestrator_factory: Callable[[OpsBot], Orchestrator] | None = None
+        self._orchestrator_lock = threading.Lock()
         self.llm_limiter = UserRateLimiter(settings.bot_user_rate_per_min)
+
+    @property
+    def llm_enabled(self) -> bool:
+        """True when LLM tiers are on, without building the orchestrator."""
+        return self._orchestrator is not None or self.orchestrator_factory is not None
+
+    @property
+    def orchestrator(self) -> Orchestrator | None:
+        if self._orchestrator is None and self.orchestrator_factory is not None:
+            with self._orchestrator_lock:
+                if self._orchestrator is None:
+                    self._orchestrator = self.orchestrator_factory(self)
+        return self._orchestrator
+
+    @orchestrator.setter
+    def orchestrator(self, value: Orchestrator | None) -> None:
+        self._orchestrator = value
 
     # -- the pipeline ------------------------------------------------------------------------
 
@@ -149,9 +172,12 @@ class OpsBot:
         return reply
 
     def _dispatch(self, incoming: Incoming, request_id: str, started: float) -> Reply:
-        remembered = memory_command(self, incoming, request_id)   # remember/forget/recall: 0 tokens
+        remembered = memory_command(self.memory, incoming.text, incoming.user)   # 0 tokens
         if remembered is not None:
-            return remembered
+            action, text = remembered
+            self.ledger.record_decision(request_id, tier="memory", decided_by="command",
+                                        reason=f"memory: {action}")
+            return Reply(text, request_id, tier="memory", decided_by="command")
         route = self.router.route(incoming.text)
         if route.tier == "script":
             decided_by = "command" if route.explicit else "pre-router"
@@ -164,7 +190,7 @@ class OpsBot:
             entry = self.registry.scripts[route.script]
             return self.execute_script(incoming, request_id, entry, route.args, decided_by=decided_by)
         ctx = RequestContext(incoming, request_id, route, started)
-        if self.orchestrator is None:
+        if not self.llm_enabled:
             return self._without_llm(ctx)
         return self._over_llm_rate(ctx) or self.orchestrator.answer(ctx)
 
@@ -203,7 +229,7 @@ class OpsBot:
         return entry.allowed.permits(incoming.user, incoming.channel, incoming.user_groups)
 
     def execute_script(self, incoming: Incoming, request_id: str, entry: ScriptEntry, args: dict[str, Any],
-                       *, decided_by: str, confirmed: bool = False) -> Reply:
+                       *, decided_by: DecidedBy, confirmed: bool = False) -> Reply:
         """Run a script for a requester: ACL, then confirmation for writes, then the runner."""
         if not self.permits(entry, incoming):
             return Reply(f"You are not allowed to run `{entry.name}` here.", request_id, tier="script",
@@ -216,7 +242,8 @@ class OpsBot:
         result = self.runner.run(entry, args, request_id=request_id)
         return self.script_reply(result, entry, request_id, decided_by)
 
-    def script_reply(self, result: ScriptResult, entry: ScriptEntry, request_id: str, decided_by: str) -> Reply:
+    def script_reply(self, result: ScriptResult, entry: ScriptEntry, request_id: str,
+                     decided_by: DecidedBy) -> Reply:
         outcome = {"ok": "ok", "usage": "refused", "timeout": "timeout", "upstream_timeout": "timeout"}.get(
             result.status, "error")
         reply = Reply(result.message(entry), request_id, tier="script", decided_by=decided_by, outcome=outcome,

@@ -120,11 +120,14 @@ def cmd_scripts(args, settings: Settings, console: Console) -> int:
 
 
 def cmd_registry_check(args, settings: Settings, console: Console) -> int:
+    from bot.script_check import check_scripts
+
     registry = load_registry(settings.bot_registry, settings.bot_skills, settings.bot_scripts)
-    if registry.problems:
-        for problem in registry.problems:
+    problems = registry.problems + check_scripts(registry)   # each script's own parser vs its entry
+    if problems:
+        for problem in problems:
             print(problem, file=sys.stderr)
-        print(f"{len(registry.problems)} problem(s) in the registry", file=sys.stderr)
+        print(f"{len(problems)} problem(s) in the registry", file=sys.stderr)
         return EXIT_FAIL
     print(f"registry ok: {len(registry.scripts)} scripts, {len(registry.skills)} skills, "
           f"{len(registry.jobs)} jobs")
@@ -144,11 +147,13 @@ def cmd_stats(args, settings: Settings, console: Console) -> int:
     if args.json:
         print(json.dumps(stats, indent=2))
         return EXIT_OK
-    from bot.render import model_table, stats_table
+    from bot.render import model_table, quality_lines, stats_table
 
     console.print(stats_table(stats))
     if stats["by_model"]:
         console.print(model_table(stats))
+    for line in quality_lines(stats):
+        console.print(line)
     return EXIT_OK
 
 

@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     anthropic_base_url: str | None = None
     bot_model_mid: str = "claude-sonnet-5-5"
     bot_model_premium: str = "claude-opus-5-5"
+    bot_model_cheap: str = "claude-haiku-5-5"
     bot_llm_timeout_s: float = Field(60.0, gt=0)
     bot_llm_max_retries: int = Field(3, ge=0, le=10)
     bot_request_token_cap: int = Field(60_000, gt=0)

@@ -128,6 +128,6 @@ class JobSpec:
         elif self.kind == "skill":
             if self.target not in bot.registry.skills:
                 return "invalid", f"unknown skill {self.target!r}"
-            if bot.orchestrator is None:
+            if not bot.llm_enabled:
                 return "waiting", "LLM tiers (set ANTHROPIC_API_KEY)"
         return None

@@ -22,14 +22,15 @@ import fcntl
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bot.registry import ArgSpec, Problem, Registry, ScriptEntry
+if TYPE_CHECKING:     # bot.registry calls merge_learned and hands in what it needs: no import circle
+    from bot.registry import ArgSpec, Problem, Registry, ScriptEntry
 
 LEARNED_FILE = "learned.yaml"
 PLACEHOLDER_RE = re.compile(r"\{([a-z][a-z0-9-]*)\}")
@@ -98,7 +99,7 @@ def placeholders(text: str) -> list[str]:
 # -- loading (called by registry.load_registry) ---------------------------------------------------
 
 
-def read_learned(path: Path) -> tuple[dict[str, list[tuple[int, Any]]], list[Problem]]:
+def read_learned(path: Path, problem: Callable[..., Any]) -> tuple[dict[str, list[tuple[int, Any]]], list[Any]]:
     """{"examples": [(position, LearnedExample)], "negatives": [...]} and the problems; an absent file is
     fine (nothing learned yet). A bad entry is reported and left out, the others are kept."""
     rel = f"{path.parent.name}/{path.name}"
@@ -108,16 +109,16 @@ def read_learned(path: Path) -> tuple[dict[str, list[tuple[int, Any]]], list[Pro
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        return kept, [Problem(rel, "(file)", "(yaml)", f"not valid YAML: {exc}".splitlines()[0])]
+        return kept, [problem(rel, "(file)", "(yaml)", f"not valid YAML: {exc}".splitlines()[0])]
     if not isinstance(data, dict):
-        return kept, [Problem(rel, "(file)", "(top level)", "expected a mapping with `examples:`/`negatives:`")]
-    problems: list[Problem] = []
+        return kept, [problem(rel, "(file)", "(top level)", "expected a mapping with `examples:`/`negatives:`")]
+    problems: list[Any] = []
     for key, value in data.items():
         if key not in kept:
-            problems.append(Problem(rel, "(file)", str(key), "unknown top-level key (expected examples/negatives)"))
+            problems.append(problem(rel, "(file)", str(key), "unknown top-level key (expected examples/negatives)"))
             continue
         if not isinstance(value, list):
-            problems.append(Problem(rel, "(file)", key, "expected a list"))
+            problems.append(problem(rel, "(file)", key, "expected a list"))
             continue
         model = LearnedExample if key == "examples" else LearnedNegative
         for i, item in enumerate(value):
@@ -128,15 +129,16 @@ def read_learned(path: Path) -> tuple[dict[str, list[tuple[int, Any]]], list[Pro
                 for err in exc.errors():
                     loc = ".".join(str(p) for p in err["loc"]) or "(entry)"
                     msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
-                    problems.append(Problem(rel, label, loc, msg))
+                    problems.append(problem(rel, label, loc, msg))
     return kept, problems
 
 
-def merge_learned(reg: Registry, registry_dir: Path) -> None:
-    """Merge learned.yaml into `reg`: examples into their scripts (validated as hand-written ones are),
-    negatives into `reg.negatives`. Problems go to `reg.problems`; a bad entry is left out."""
+def merge_learned(reg: Registry, registry_dir: Path, problem: type[Problem]) -> None:
+    """Merge learned.yaml into `reg`: examples into their scripts (validated by the same model as
+    hand-written ones), negatives into `reg.negatives`. Problems go to `reg.problems` (built with
+    `problem`, registry's Problem); a bad entry is left out."""
     path = learned_path(registry_dir)
-    kept, problems = read_learned(path)
+    kept, problems = read_learned(path, problem)
     reg.problems.extend(problems)
     rel = f"{path.parent.name}/{path.name}"
     extra: dict[str, list[str]] = {}
@@ -145,38 +147,38 @@ def merge_learned(reg: Registry, registry_dir: Path) -> None:
         where = f"examples[{i}] {example.script}"
         entry = reg.scripts.get(example.script)
         if entry is None:
-            reg.problems.append(Problem(rel, where, "script", f"unknown script {example.script!r}"))
+            reg.problems.append(problem(rel, where, "script", f"unknown script {example.script!r}"))
             continue
         if entry.is_write:
-            reg.problems.append(Problem(rel, where, "script", "a write script: only `run NAME` may reach it, "
+            reg.problems.append(problem(rel, where, "script", "a write script: only `run NAME` may reach it, "
                                                               "never a learned phrasing"))
             continue
         unknown = [p for p in placeholders(example.text) if entry.arg(p) is None]
         if unknown:
-            reg.problems.append(Problem(rel, where, "text", f"placeholder {{{unknown[0]}}} is not an argument of "
+            reg.problems.append(problem(rel, where, "text", f"placeholder {{{unknown[0]}}} is not an argument of "
                                                             f"{entry.name}"))
             continue
         key = (example.script, example.text.strip().lower())
         if key in seen:
-            reg.problems.append(Problem(rel, where, "text", f"duplicate of examples[{seen[key]}]"))
+            reg.problems.append(problem(rel, where, "text", f"duplicate of examples[{seen[key]}]"))
             continue
         seen[key] = i
         rendered = render(example.text, entry)
         try:   # the same model as hand-written entries: every rule on examples applies here too
-            ScriptEntry.model_validate({**entry.model_dump(), "examples": [*entry.examples, rendered]})
+            type(entry).model_validate({**entry.model_dump(), "examples": [*entry.examples, rendered]})
         except ValidationError as exc:
             for err in exc.errors():
-                reg.problems.append(Problem(rel, where, "text", err["msg"].removeprefix("Value error, ")))
+                reg.problems.append(problem(rel, where, "text", err["msg"].removeprefix("Value error, ")))
             continue
         extra.setdefault(example.script, []).append(rendered)
     for name, rendered_list in extra.items():
         entry = reg.scripts[name]
-        reg.scripts[name] = ScriptEntry.model_validate({**entry.model_dump(),
+        reg.scripts[name] = type(entry).model_validate({**entry.model_dump(),
                                                         "examples": [*entry.examples, *rendered_list]})
     reg.learned_examples = extra
     for i, negative in kept["negatives"]:
         if negative.script not in reg.scripts:
-            reg.problems.append(Problem(rel, f"negatives[{i}] {negative.script}", "script",
+            reg.problems.append(problem(rel, f"negatives[{i}] {negative.script}", "script",
                                         f"unknown script {negative.script!r}"))
             continue
         reg.negatives.setdefault(negative.script, []).append(negative.text)
@@ -229,7 +231,7 @@ def update_learned(registry_dir: Path, *, examples: list[LearnedExample] = (),
     path = learned_path(registry_dir)
     try:
         with _locked(path):
-            kept, problems = read_learned(path)
+            kept, problems = read_learned(path, lambda *parts: ": ".join(parts))
             if problems:
                 raise LearnedWriteError(f"{path} has problems, fix it first: {problems[0]}")
             current = LearnedFile(examples=[e for _, e in kept["examples"]],

@@ -19,9 +19,9 @@ from typing import Any
 
 import sqlite_utils
 
+from bot import tier_events
 from bot.process import this_worker, worker_alive
-
-OUTCOMES = ("ok", "error", "refused", "timeout", "awaiting_confirmation", "cancelled")
+from bot.vocab import OUTCOMES
 
 
 def iso(moment: dt.datetime) -> str:
@@ -116,7 +116,8 @@ def _v5_request_worker(db: sqlite_utils.Database) -> None:
 
 # Append-only: a new schema change is a new function at the end.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2_jobs, _v3_job_script_process,
-                                                             _v4_alert_retry, _v5_request_worker]
+                                                             _v4_alert_retry, _v5_request_worker,
+                                                             tier_events.migrate]
 
 
 def _ensure_job(db: sqlite_utils.Database, name: str, at: str) -> None:
@@ -489,9 +490,6 @@ class Ledger:
         """Sent — or failed, to be tried again from `retry_at`."""
         self.db.execute("UPDATE alerts SET status = ?, error = ?, sent_at = ?, next_attempt_at = ? WHERE id = ?",
                         ["failed" if error else "sent", error, None if error else at, retry_at, alert_id])
-
-    def alerts_for(self, job: str) -> list[dict]:
-        return list(self.db["alerts"].rows_where("job = ?", [job], order_by="id"))
 
     def alert(self, alert_id: int) -> dict | None:
         rows = list(self.db["alerts"].rows_where("id = ?", [alert_id]))

@@ -217,7 +217,7 @@ class LLM:
             api_key=settings.secret("anthropic_api_key"),
             base_url=settings.anthropic_base_url or None,   # None: the SDK reads ANTHROPIC_BASE_URL itself
             max_retries=0, timeout=settings.bot_llm_timeout_s)
-        for field_name in ("bot_model_mid", "bot_model_premium"):
+        for field_name in ("bot_model_mid", "bot_model_premium", "bot_model_cheap"):
             warning = check_model(getattr(settings, field_name), field_name.upper(),
                                   current=type(settings).model_fields[field_name].default)
             if warning:
@@ -234,7 +234,8 @@ class LLM:
     def create(self, *, model: str, messages: list[dict[str, Any]], max_tokens: int, purpose: str,
                system: str | list[dict[str, Any]] | None = None, tools: Iterable[dict[str, Any]] | None = None,
                tool_choice: dict[str, Any] | None = None, request_id: str | None = None,
-               job_run_id: int | None = None, timeout_s: float | None = None) -> LLMResponse:
+               job_run_id: int | None = None, timeout_s: float | None = None,
+               output_config: dict[str, Any] | None = None) -> LLMResponse:
         params: dict[str, Any] = {"model": model, "max_tokens": max_tokens, "messages": self._clean(messages)}
         if system:
             params["system"] = self._clean(system)
@@ -242,6 +243,8 @@ class LLM:
             params["tools"] = list(tools)
         if tool_choice:
             params["tool_choice"] = tool_choice
+        if output_config:   # effort and/or a JSON-schema `format` (structured outputs)
+            params["output_config"] = {**params.get("output_config", {}), **output_config}
         timeout = timeout_s or self.timeout_s
         attempt = 0
         while True:

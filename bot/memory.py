@@ -20,14 +20,10 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import yaml
 
 from bot.redact import Redactor
-
-if TYPE_CHECKING:
-    from bot.app import Incoming, OpsBot, Reply
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 _LEAD = r"^\s*(?:<@[A-Z0-9]+>\s*)?(?:hey\s+)?(?:opsbot[,:]?\s+)?(?:please\s+|pls\s+)?"
@@ -188,17 +184,15 @@ def parse_command(text: str) -> tuple[str, str] | None:
     return None
 
 
-def memory_command(bot: OpsBot, incoming: Incoming, request_id: str) -> Reply | None:
-    """Answer a memory command at 0 tokens (and record the decision), or None for anything else."""
-    from bot.app import Reply
-
-    store: MemoryStore | None = getattr(bot, "memory", None)
-    parsed = parse_command(incoming.text)
+def memory_command(store: MemoryStore | None, text: str, user: str | None) -> tuple[str, str] | None:
+    """(action, reply text) for a memory command, answered at 0 tokens; None for anything else.
+    The pipeline records the decision and builds the reply: memory knows notes, not requests."""
+    parsed = parse_command(text)
     if store is None or parsed is None:
         return None
     action, arg = parsed
     if action == "remember":
-        note, created = store.remember(arg, incoming.user)
+        note, created = store.remember(arg, user)
         if created:
             text = f"Noted as `{note.name}`: {note.summary}. Say “forget {note.name}” to drop it."
             if note.body != arg.strip():
@@ -224,5 +218,4 @@ def memory_command(bot: OpsBot, incoming: Incoming, request_id: str) -> Reply | 
             lines = [f"• `{n.name}` — {n.body if len(n.body) <= 300 else n.body[:300] + '…'}"
                      for n in notes[:20]]
             text = "\n".join([head, *lines])
-    bot.ledger.record_decision(request_id, tier="memory", decided_by="command", reason=f"memory: {action}")
-    return Reply(text, request_id, tier="memory", decided_by="command")
+    return action, text

@@ -114,6 +114,9 @@ class OpsCommands:
                          f"${row['cost_usd']:.4f} · {row['errors']} errors · 👎 {row['thumbs_down']} · p50 {p50}")
         for script, row in list(stats["script_failures"].items())[:5]:
             lines.append(f"• `{script}` failed {row['failures']}/{row['runs']}")
+        from bot.render import quality_lines
+
+        lines += [f"• {line}" for line in quality_lines(stats)]
         return "\n".join(lines)
 
     def jobs(self, args: list[str], user: str | None, channel: str | None) -> tuple[str, Blocks]:

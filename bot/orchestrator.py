@@ -2,7 +2,7 @@
 
 Prompt: a short role + the index (one line per script, skill, memory note) as a cached prefix, then
 the pruned Slack thread and the request as quoted data. Tools (exactly these names):
-run_script, load_skill, load_memory, delegate_premium, run_pipeline.
+run_script, load_skill, load_memory, delegate_premium, run_pipeline, fan_out.
 
 - The first tool the model uses (or none: a direct answer) is the tier decision, recorded once with
   the model's stated `reason` and the pre-router's candidates.
@@ -36,6 +36,8 @@ from bot.prompts import (
 )
 from bot.registry import ArgError
 from bot.tiers import Meter
+from bot.tiers.cheap import FanOut
+from bot.tiers.code_route import code_to_premium
 from bot.tiers.pipeline import STAGE2_MAX_TOKENS, Pipeline
 from bot.tiers.premium import PREMIUM_MAX_TOKENS, PremiumAgent
 
@@ -47,7 +49,7 @@ SCRIPT_OUTPUT_CHARS = 6000
 MIN_PREMIUM_INPUT = 1000      # below this, a premium call is not worth making: the mid model answers
 _REF = re.compile(r"\[\[(request|thread|script:([a-z0-9]+\.[a-z0-9-]+))\]\]")
 FIRST_TOOL_TIER = {"run_script": "script", "load_skill": "direct", "load_memory": "direct",
-                   "delegate_premium": "premium", "run_pipeline": "pipeline"}
+                   "delegate_premium": "premium", "run_pipeline": "pipeline", "fan_out": "cheap"}
 SCRIPTS_STILL_WORK = ("Scripts still work without it: `/ops scripts` lists them and "
                       "`run <script> --arg value` runs one.")
 
@@ -81,6 +83,7 @@ class LLMOrchestrator:
         self.pipeline = Pipeline(llm, mid_model=self.mid_model, premium_model=self.premium_model,
                                  default_budget=settings.bot_premium_input_budget)
         self.tools = orchestrator_tools()
+        self.cheap = FanOut(llm, cheap_model=settings.bot_model_cheap, mid_model=self.mid_model)
 
     def base_prompt(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """(system blocks, tools) exactly as sent: what bench/context.py measures."""
@@ -88,7 +91,8 @@ class LLMOrchestrator:
         return orchestrator_system(self.bot.registry, lines), self.tools
 
     def answer(self, ctx: RequestContext) -> Reply:
-        return _Request(self, ctx).run()
+        request = _Request(self, ctx)
+        return code_to_premium(request) or request.run()   # mostly code: premium, the mid model never reads it
 
 
 class _Request:
@@ -253,7 +257,8 @@ class _Request:
 
     def call_tool(self, use: Any) -> _Result:
         handler = {"run_script": self.run_script, "load_skill": self.load_skill, "load_memory": self.load_memory,
-                   "delegate_premium": self.delegate_premium, "run_pipeline": self.run_pipeline}.get(use.name)
+                   "delegate_premium": self.delegate_premium, "run_pipeline": self.run_pipeline,
+                   "fan_out": self.fan_out}.get(use.name)
         if handler is None:
             return _Result(f"There is no tool {use.name!r}. Tools: {', '.join(TOOL_NAMES)}.", is_error=True)
         if not isinstance(use.input, dict):
@@ -345,6 +350,9 @@ class _Request:
         response = o.premium.run(prompt, self.meter, request_id=self.ctx.request_id, allow_premium=allowed,
                                  skipped=skipped)
         return _Result("delegated", final=self.finish(response.text, response.stop_reason))
+
+    def fan_out(self, data: dict[str, Any]) -> _Result:
+        return _Result(*self.o.cheap.tool(self, data))
 
     def run_pipeline(self, data: dict[str, Any]) -> _Result:
         o = self.o

@@ -27,8 +27,9 @@ from pydantic import (
     model_validator,
 )
 
+from bot.vocab import SkillTier
+
 ArgType = Literal["string", "int", "float", "bool", "enum", "url", "host", "date"]
-Tier = Literal["direct", "premium", "pipeline"]
 
 _HOST_RE = re.compile(r"^(?=.{1,253}$)(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?$")
 
@@ -155,10 +156,6 @@ class Allowed(_Strict):
         if self.channels and channel not in self.channels:
             return False
         return True
-
-    @property
-    def open(self) -> bool:
-        return not (self.users or self.channels or self.groups)
 
 
 class ScriptEntry(_Strict):
@@ -314,10 +311,6 @@ class ScriptEntry(_Strict):
             "additionalProperties": False,
         }
 
-    def index_line(self) -> str:
-        marker = " [write]" if self.is_write else ""
-        return f"{self.name}{marker}: {self.summary}"
-
 
 BUILT_IN_JOBS = frozenset({"heartbeat"})
 
@@ -400,9 +393,10 @@ def parse_schedule(schedule: str):
 class SkillEntry(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     description: str = Field(min_length=3, max_length=200)
-    tier: Tier = "direct"
+    tier: SkillTier = "direct"
     scripts: list[str] = []
     budget_tokens: int | None = Field(None, gt=0)
+    review: bool = False    # pipeline: the mid model builds stage 2, the premium model reviews it
     path: Path
 
     def body(self) -> str:
@@ -433,12 +427,6 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.file}: {self.entry}: {self.field}: {self.message}"
-
-
-class RegistryError(Exception):
-    def __init__(self, problems: list[Problem]):
-        self.problems = problems
-        super().__init__("\n".join(str(p) for p in problems))
 
 
 @dataclass
@@ -552,7 +540,7 @@ def load_registry(registry_dir: Path, skills_dir: Path | None = None, scripts_di
 
     from bot.learned import merge_learned
 
-    merge_learned(reg, registry_dir)
+    merge_learned(reg, registry_dir, Problem)
     _cross_check(reg, check_paths)
     return reg
 

@@ -30,3 +30,12 @@ def model_table(stats: dict[str, Any]) -> Table:
                       f"{row['cache_read_tokens']:,}", f"{row['cache_write_tokens']:,}", f"${row['cost_usd']:.4f}",
                       str(row["errors"]))
     return table
+
+
+def quality_lines(stats: dict[str, Any]) -> list[str]:
+    """The cheap tier (fan_out subtasks, escalation rate) and the review stage (reject rate), always shown."""
+    cheap, review = stats["cheap"], stats["review"]
+    return [f"cheap tier: {cheap['subtasks']} fan_out subtasks · {cheap['retried']} retried · "
+            f"{cheap['escalated'] + cheap['failed']} escalated to mid · escalation rate {stats['escalation_rate']:.1%}",
+            f"premium review: {review['reviews']} drafts reviewed · {review['rejected']} rejected · "
+            f"reject rate {stats['reject_rate']:.1%}"]

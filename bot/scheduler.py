@@ -442,7 +442,7 @@ class JobService:
 
     def jobs_command(self, args: list[str], *, user: str | None = None) -> CommandResult:
         """`/ops jobs [list | run NAME | enable NAME | disable NAME [reason…] | history NAME]`."""
-        from bot.jobs_cli import history_text, jobs_blocks, jobs_text
+        from bot.job_render import history_text, jobs_blocks, jobs_text
 
         verb = args[0].lower() if args else "list"
         usage = "usage: /ops jobs [list | run NAME | enable NAME | disable NAME [reason] | history NAME]"

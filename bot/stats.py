@@ -6,6 +6,7 @@ import datetime as dt
 import re
 from typing import Any
 
+from bot import tier_events
 from bot.ledger import Ledger, iso
 
 
@@ -95,4 +96,12 @@ def compute_stats(ledger: Ledger, since: dt.datetime) -> dict[str, Any]:
         "by_tier": by_tier,
         "by_model": by_model,
         "script_failures": script_failures,
+        **_quality(ledger, since_iso),
     }
+
+
+def _quality(ledger: Ledger, since_iso: str) -> dict[str, Any]:
+    """The cheap tier's subtasks and escalation rate, the review stage's reject rate."""
+    events = tier_events.summary(ledger, since_iso)
+    return {**events, "escalation_rate": events["cheap"]["escalation_rate"],
+            "reject_rate": events["review"]["reject_rate"]}

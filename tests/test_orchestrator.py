@@ -135,7 +135,7 @@ def test_direct_answer_with_cached_index_and_no_skill_bodies(home: Path, fake_an
     sent = fake_anthropic.message_requests[0]
     assert sent.model == MID
     assert [t["name"] for t in sent.tools] == ["run_script", "load_skill", "load_memory", "delegate_premium",
-                                               "run_pipeline"]
+                                               "run_pipeline", "fan_out"]
     system = sent.system
     assert isinstance(system, list) and system[0]["cache_control"] == {"type": "ephemeral"}
     assert "demo.prs: Open pull requests" in system[0]["text"] and "stripe.refund(charge) [w]" in system[0]["text"]

@@ -27,6 +27,10 @@ from tests.test_scheduler_helpers import T0, Clock, RecordingPoster, World
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def alerts_for(ledger: Ledger, job: str) -> list[dict]:
+    return list(ledger.db["alerts"].rows_where("job = ?", [job], order_by="id"))
+
+
 def wait_until(predicate, timeout: float = 5.0, step: float = 0.01):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -89,7 +93,7 @@ def test_three_failures_disable_the_job_at_once_with_exactly_one_alert(world, ca
     assert "`flaky`" in text and "disabled after 3 consecutive failures" in text
     assert text.count("upstream said no") == 3             # the last errors
     assert "bot jobs enable flaky" in text                  # how to re-enable
-    assert [a["status"] for a in service.ledger.alerts_for("flaky")] == ["sent"]
+    assert [a["status"] for a in alerts_for(service.ledger, "flaky")] == ["sent"]
     assert any("ALERT job flaky disabled" in r.getMessage() for r in caplog.records)
     # A later tick (or a restart) never re-sends it.
     service.tick(T0)
@@ -391,7 +395,7 @@ def test_a_hanging_alert_post_does_not_hold_up_the_lease_renewals(world):
         wait_until(lambda: expiry() > first + 0.25)        # meanwhile the lease is renewed (every 0.1 s)
         assert service.is_leader
         release.set()
-        wait_until(lambda: ledger.alerts_for("flaky")[0]["status"] == "sent")
+        wait_until(lambda: alerts_for(ledger, "flaky")[0]["status"] == "sent")
     finally:
         release.set()
         handle.shutdown()
@@ -514,7 +518,7 @@ def test_two_processes_racing_a_failing_job_run_it_three_times_and_alert_once(wo
     ledger = Ledger(world.settings().ledger_path)
     assert [r["status"] for r in ledger.job_runs("flaky")] == ["error"] * 3
     assert ledger.job_state("flaky")["enabled"] == 0
-    assert len(ledger.alerts_for("flaky")) == 1               # one disable, one alert
+    assert len(alerts_for(ledger, "flaky")) == 1               # one disable, one alert
 
 
 # -- CLI ---------------------------------------------------------------------------------------------------
@@ -586,13 +590,13 @@ def test_an_alert_raised_where_slack_is_unreachable_waits_for_a_process_that_can
     for _ in range(3):
         terminal.run_now("flaky")
     assert any("ALERT job flaky disabled (alert to #alerts)" in r.getMessage() for r in caplog.records)
-    assert [a["status"] for a in terminal.ledger.alerts_for("flaky")] == ["pending"]
+    assert [a["status"] for a in alerts_for(terminal.ledger, "flaky")] == ["pending"]
     poster = RecordingPoster()
     leader = world.service(poster=poster)
     leader.tick(T0)
     leader.tick(T0)
     assert len(poster.to("#alerts")) == 1
-    assert [a["status"] for a in leader.ledger.alerts_for("flaky")] == ["sent"]
+    assert [a["status"] for a in alerts_for(leader.ledger, "flaky")] == ["sent"]
 
 
 def test_failure_counting_matches_the_rule_for_any_sequence_of_outcomes(tmp_path):
@@ -627,7 +631,7 @@ def test_failure_counting_matches_the_rule_for_any_sequence_of_outcomes(tmp_path
                 disabled, alerts = True, alerts + 1
             assert done["disabled"] is (count == max_failures)          # the disabling run, and only it
             assert (done["alert_id"] is not None) is done["disabled"]
-        assert len(ledger.alerts_for(job)) == alerts <= 1
+        assert len(alerts_for(ledger, job)) == alerts <= 1
 
     check()
 
@@ -648,14 +652,14 @@ def test_an_alert_that_could_not_be_posted_is_retried_later_not_lost(world):
     world.mode("flaky", "fail")
     for _ in range(3):
         service.run_now("flaky")
-    assert [a["status"] for a in service.ledger.alerts_for("flaky")] == ["failed"]
+    assert [a["status"] for a in alerts_for(service.ledger, "flaky")] == ["failed"]
     poster.up = True
     service.tick(clock.advance(seconds=29))
     assert [c for c, _ in poster.posts].count("#alerts") == 0                     # backing off for 30 s
     service.tick(clock.advance(seconds=2))
     service.tick(clock.advance(seconds=60))
     assert [c for c, _ in poster.posts].count("#alerts") == 1
-    alert = service.ledger.alerts_for("flaky")[0]
+    alert = alerts_for(service.ledger, "flaky")[0]
     assert (alert["status"], alert["attempts"]) == ("sent", 2)
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from bot.ops_commands import OpsCommands
 from bot.slack import blocks as bk
-from bot.slack.app import dedupe_key
+from bot.slack.delivery import dedupe_key
 
 if TYPE_CHECKING:
     from bot.slack.app import SlackBot

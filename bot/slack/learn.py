@@ -73,7 +73,7 @@ def register(app: App, sb: SlackBot) -> None:
     def on_click(apply: bool) -> Callable[..., None]:
         def listener(ack: Callable, body: dict, respond: Callable) -> None:
             ack()
-            from bot.slack.app import dedupe_key
+            from bot.slack.delivery import dedupe_key
 
             sb.enqueue(_clicked, sb, body, respond, apply, key=dedupe_key(body))
         return listener

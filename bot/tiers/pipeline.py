@@ -17,6 +17,7 @@ from bot.prompts import budget_tokens, quote
 from bot.registry import SkillEntry
 from bot.tiers import Meter, measure, premium_or_mid
 from bot.tiers.premium import DENSITY_MARGIN, trim_head
+from bot.tiers.review import ReviewStage
 
 STAGE1_MAX_TOKENS = 3000
 STAGE2_MAX_TOKENS = 8000
@@ -84,6 +85,7 @@ class Pipeline:
         self.mid_model = mid_model
         self.premium_model = premium_model
         self.default_budget = default_budget
+        self.review = ReviewStage(llm, mid_model=mid_model, premium_model=premium_model)
 
     def budget_for(self, skill: SkillEntry) -> int:
         """Stage 2's input budget: the skill's `budget_tokens`, else BOT_PREMIUM_INPUT_BUDGET."""
@@ -115,10 +117,15 @@ class Pipeline:
             messages = _stage2_messages(content_in)
         if dropped:
             meter.note(f"Stage 2 input trimmed to {budget:,} tokens ({dropped} earliest content line(s)).")
-        second = premium_or_mid(
-            self.llm, meter, premium=self.premium_model, mid=self.mid_model, allow_premium=allow_premium,
-            skipped=skipped, purpose="pipeline:stage2", request_id=request_id, max_tokens=STAGE2_MAX_TOKENS,
-            system=system, messages=messages)
+        if skill.review and allow_premium:   # cheap builds, premium reviews (and redoes a rejected draft)
+            second = self.review.run(meter, system=system, messages=messages, content=content_in,
+                                     skill_text=f"# Skill: {skill.name}\n{stage2}", max_tokens=STAGE2_MAX_TOKENS,
+                                     request_id=request_id)
+        else:
+            second = premium_or_mid(
+                self.llm, meter, premium=self.premium_model, mid=self.mid_model, allow_premium=allow_premium,
+                skipped=skipped, purpose="pipeline:stage2", request_id=request_id, max_tokens=STAGE2_MAX_TOKENS,
+                system=system, messages=messages)
         if second.stop_reason == "max_tokens":
             meter.note("The implementation hit its length limit: the file may be incomplete.")
         artifact = extract_file(second.text, skill.name)

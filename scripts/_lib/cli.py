@@ -72,6 +72,34 @@ def bounded(kind: Callable[[str], Any], minimum: float | None, maximum: float | 
     return convert
 
 
+SPEC_FLAG = "--opsbot-spec"
+
+
+def arg_spec(action: argparse.Action) -> dict[str, Any]:
+    """One flag as `bot registry check` compares it with the registry entry."""
+    if isinstance(action, argparse._StoreTrueAction | argparse._StoreFalseAction):
+        kind = "bool"
+    else:
+        kind = getattr(action.type, "__name__", None) or "str"
+        kind = {"int": "int", "float": "float", "Decimal": "float"}.get(kind, "string")  # str, str.upper…: text
+    flag = max(action.option_strings, key=len) if action.option_strings else action.dest   # positional: its name
+    return {"flag": flag, "type": kind, "required": bool(action.required),
+            "choices": None if action.choices is None else [str(c) for c in action.choices]}
+
+
+class _PrintSpec(argparse.Action):
+    """Hidden `--opsbot-spec`: print the flags as JSON and exit 0, like --help but for a machine."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        skip = {"help", "json", self.dest}
+        flags = [arg_spec(a) for a in parser._actions if a.dest not in skip]
+        sys.stdout.write(json.dumps({"prog": parser.prog, "args": flags}) + "\n")
+        raise SystemExit(EXIT_OK)
+
+
 class Script:
     """One integration script: its flags, the credentials it needs, and its main function."""
 
@@ -80,6 +108,7 @@ class Script:
         self.required_env = list(env)
         self.parser = _Parser(prog=name, description=description)
         self.parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+        self.parser.add_argument(SPEC_FLAG, action=_PrintSpec)
         self._env_defaults: dict[str, str] = {}
         self._required_after_env: list[str] = []
         self._actions: dict[str, argparse.Action] = {}

@@ -195,8 +195,13 @@ class FakeAnthropic:
         min_cache_tokens: int = 0,
         models: Iterable[str] = DEFAULT_MODELS,
         chars_per_token: float = CHARS_PER_TOKEN,
+        seconds_per_output_token: float = 0.0,
     ) -> None:
-        self.api_key = api_key  # None: any non-empty key is accepted
+        self.api_key = api_key
+        # a fixed generation rate: each answer hangs output_tokens × this before it is sent
+        self.seconds_per_output_token = seconds_per_output_token
+        self.in_flight = 0  # /v1/messages requests being answered right now (responder, delay)
+        self.max_in_flight = 0  # the most at once since start/reset: concurrency, seen at the server
         self.min_cache_tokens = min_cache_tokens
         self.chars_per_token = chars_per_token
         self.models = list(models)
@@ -320,6 +325,7 @@ class FakeAnthropic:
             self._responder = None
             self.requests.clear()
             self._cache.clear()
+            self.max_in_flight = 0
 
     # inspection
 
@@ -375,6 +381,7 @@ class FakeAnthropic:
         if body.get("stream"):
             raise _BadRequest("fake: stream=true is not supported; call messages.create without stream")
         record.input_tokens = estimate_input_tokens(body, self.chars_per_token)
+        _check_output_config(body)
         with self._lock:
             turn: Turn | JSON | None = self._queue.popleft() if self._queue else None
         if turn is None and self._responder is not None:
@@ -386,7 +393,10 @@ class FakeAnthropic:
                 **{k: v for k, v in turn.items() if k in ("content", "stop_reason", "model", "usage")}
             )
         reply = turn or Reply()
-        content = [dict(b) for b in reply.content] if reply.content is not None else _echo(body)
+        if reply.content is not None:
+            content = [dict(b) for b in reply.content]
+        else:
+            content = _structured(body) or _echo(body)
         for block in content:
             if block.get("type") == "tool_use" and not block.get("id"):
                 block["id"] = f"toolu_fake_{next(self._ids):06d}"
@@ -405,7 +415,8 @@ class FakeAnthropic:
             "stop_sequence": None,
             "usage": usage,
         }
-        return _Response(200, message, {"request-id": f"req_fake_{next(self._ids):06d}"}, reply.delay)
+        delay = reply.delay + usage["output_tokens"] * self.seconds_per_output_token
+        return _Response(200, message, {"request-id": f"req_fake_{next(self._ids):06d}"}, delay)
 
     def _failure(self, turn: Failure) -> _Response:
         resp = _error(turn.status, turn.message, turn.error_type, turn.details)
@@ -483,6 +494,62 @@ def _echo(body: JSON) -> list[JSON]:
                 return [{"type": "text", "text": "echo: " + " ".join(texts)[:200]}]
             break
     return [{"type": "text", "text": "ok"}]
+
+
+def _check_output_config(body: JSON) -> None:
+    """`output_config.format` as structured outputs take it: {type: json_schema, schema}, with
+    `additionalProperties: false` on every object (the API's JSON-schema subset)."""
+    fmt = (body.get("output_config") or {}).get("format")
+    if fmt is None:
+        return
+    if not isinstance(fmt, dict) or fmt.get("type") != "json_schema" or not isinstance(fmt.get("schema"), dict):
+        raise _BadRequest("output_config.format: expected {type: 'json_schema', schema: {...}}")
+    for path, node in _schema_nodes(fmt["schema"], "schema"):
+        if node.get("type") == "object" and node.get("additionalProperties") is not False:
+            raise _BadRequest(f"output_config.format.{path}: For 'object' type, 'additionalProperties' "
+                              "must be explicitly set to false")
+
+
+def _schema_nodes(node: Any, path: str) -> Iterable[tuple[str, JSON]]:
+    if not isinstance(node, dict):
+        return
+    yield path, node
+    for key in ("properties", "$defs"):
+        for name, child in (node.get(key) or {}).items():
+            yield from _schema_nodes(child, f"{path}.{key}.{name}")
+    if isinstance(node.get("items"), dict):
+        yield from _schema_nodes(node["items"], f"{path}.items")
+    for key in ("anyOf", "allOf"):
+        for i, child in enumerate(node.get(key) or []):
+            yield from _schema_nodes(child, f"{path}.{key}.{i}")
+
+
+def _structured(body: JSON) -> list[JSON] | None:
+    """Unscripted answer to a structured-output request: the smallest instance of its schema, as the
+    constrained decoder would emit it (one text block of JSON)."""
+    fmt = (body.get("output_config") or {}).get("format")
+    if not isinstance(fmt, dict):
+        return None
+    schema = fmt["schema"]
+    return [{"type": "text", "text": json.dumps(_instance(schema, schema.get("$defs") or {}))}]
+
+
+def _instance(node: JSON, defs: JSON) -> Any:
+    if "$ref" in node:
+        return _instance(defs.get(node["$ref"].rsplit("/", 1)[-1], {}), defs)
+    if "const" in node:
+        return node["const"]
+    if node.get("enum"):
+        return node["enum"][0]
+    if node.get("anyOf"):
+        return _instance(node["anyOf"][0], defs)
+    kind = node.get("type")
+    if isinstance(kind, list):
+        kind = kind[0]
+    if kind == "object":
+        props = node.get("properties") or {}
+        return {k: _instance(props[k], defs) for k in node.get("required") or [] if k in props}
+    return {"array": [], "string": "", "integer": 0, "number": 0, "boolean": False}.get(kind)
 
 
 def _validated(body: JSON | None, *, needs_max_tokens: bool) -> JSON:
@@ -565,8 +632,19 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         fake = self.server.fake
         raw = self.rfile.read(int(self.headers.get("content-length") or 0))
-        resp = fake._handle(self.command, self.path, self.headers, raw)
-        if resp.delay and fake._stopping.wait(resp.delay):
+        counted = urlsplit(self.path).path == "/v1/messages"
+        if counted:
+            with fake._lock:
+                fake.in_flight += 1
+                fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+        try:
+            resp = fake._handle(self.command, self.path, self.headers, raw)
+            stopped = bool(resp.delay) and fake._stopping.wait(resp.delay)
+        finally:
+            if counted:
+                with fake._lock:
+                    fake.in_flight -= 1
+        if stopped:
             self.close_connection = True
             return
         payload = json.dumps(resp.body).encode()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.cli import main
+from bot.prompts import script_line
 from bot.registry import ArgError, ScriptEntry, load_registry
 from tests.foundation.helpers import ECHO_ARGS, write_registry, write_script
 
@@ -96,7 +97,9 @@ def test_skill_front_matter_problems(tmp_path):
 
 
 def test_registry_check_command_exit_codes(tmp_path, monkeypatch, capsys):
-    write_script(tmp_path, "demo.echo", ECHO_ARGS)
+    # `registry check` also reads the script's --help: it must agree with the entry (args: repo).
+    usage = 'import sys\nif "--help" in sys.argv:\n    print("usage: demo.echo [--repo REPO]")\n    sys.exit(0)\n'
+    write_script(tmp_path, "demo.echo", usage + ECHO_ARGS)
     write_registry(tmp_path, [{**GOOD, "colour": "red"}])
     monkeypatch.setenv("BOT_REGISTRY", str(tmp_path / "registry"))
     monkeypatch.setenv("BOT_SCRIPTS", str(tmp_path / "scripts"))
@@ -142,7 +145,7 @@ def test_tool_schema_and_index_line():
         "properties": {"n": {"type": "integer", "description": "how many"},
                        "mode": {"type": "string", "enum": ["a", "b"]}},
         "required": ["n"], "additionalProperties": False}
-    assert entry.index_line() == "demo.x [write]: demo things"
+    assert script_line(entry) == "demo.x(n) [w]: demo things"   # its line in the orchestrator's index
 
 
 def test_parse_argv_keeps_values_literal():

@@ -24,7 +24,7 @@ def test_problems_in_learned_yaml_name_file_entry_and_field(tmp_path, monkeypatc
                         "BOT_SCRIPTS": tmp_path / "scripts", "BOT_SKILLS": tmp_path / "skills"}.items():
         monkeypatch.setenv(name, str(value))
     assert main(["registry", "check"]) == 1
-    err = capsys.readouterr().err.splitlines()
+    err = [line for line in capsys.readouterr().err.splitlines() if "learned.yaml" in line]
     assert err == [
         "registry/learned.yaml: examples[3] demo.disk: colour: unknown key",
         "registry/learned.yaml: (file): extra: unknown top-level key (expected examples/negatives)",
@@ -33,7 +33,6 @@ def test_problems_in_learned_yaml_name_file_entry_and_field(tmp_path, monkeypatc
         "registry/learned.yaml: examples[2] demo.restart: script: a write script: only `run NAME` may reach it, "
         "never a learned phrasing",
         "registry/learned.yaml: negatives[0] demo.gone: script: unknown script 'demo.gone'",
-        "6 problem(s) in the registry",
     ]
     registry = load_registry(tmp_path / "registry")        # the good entry is still merged
     assert registry.scripts["demo.disk"].examples[-1] == "how much room is left"

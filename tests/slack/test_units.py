@@ -11,7 +11,7 @@ from slack_sdk.errors import SlackApiError
 from bot.app import Artifact, Reply
 from bot.ratelimit import UserRateLimiter
 from bot.slack import blocks as bk
-from bot.slack.app import AckGate, dedupe_key
+from bot.slack.delivery import AckGate, dedupe_key
 from bot.slack.directory import TTLCache
 from bot.slack.webclient import make_web_client
 from tests.fakes.slack_server import GENERAL, FakeSlack
