@@ -31,6 +31,7 @@ check: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/router.py
+	$(BIN)/python bench/learning.py
 	$(BIN)/python bench/context.py
 	$(BIN)/python bench/cost.py
 	$(BIN)/python bench/fanout.py

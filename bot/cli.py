@@ -226,10 +226,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extensions():
     """Subcommands that live beside their feature: each module has `add_commands(subparsers)`."""
-    from bot import jobs_cli, ledger_cli
+    from bot import jobs_cli, learn_cli, ledger_cli
     from bot.slack import cli as slack_cli
 
-    return [jobs_cli.add_commands, slack_cli.add_commands, ledger_cli.add_commands]
+    return [jobs_cli.add_commands, slack_cli.add_commands, ledger_cli.add_commands, learn_cli.add_commands]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -89,6 +89,7 @@ class Settings(BaseSettings):
     bot_max_tokens_pipeline_stage2: int = Field(32_000, ge=1_024, le=128_000)
     bot_llm_max_continuations: int = Field(2, ge=0, le=5)
     bot_progress_interval_s: float = Field(2.0, gt=0)
+    bot_admins: str = Field("", description="Slack user ids (comma-separated) who may apply /ops learn")
 
     # Runner
     bot_output_cap_bytes: int = Field(64 * 1024, ge=1024)
@@ -162,6 +163,10 @@ class Settings(BaseSettings):
     @property
     def slack_configured(self) -> bool:
         return bool(self.slack_bot_token and (self.slack_app_token or self.slack_signing_secret))
+
+    @property
+    def admins(self) -> frozenset[str]:
+        return frozenset(u.strip() for u in self.bot_admins.split(",") if u.strip())
 
     @property
     def llm_configured(self) -> bool:

@@ -14,7 +14,7 @@ from bot.app import OpsBot
 from bot.registry import ScriptEntry
 
 OPS_USAGE = ("usage: `/ops scripts [service]` · `/ops jobs [list|run|enable|disable|history] [name]` · "
-             "`/ops health` · `/ops stats [24h|7d]` · `/ops help`")
+             "`/ops health` · `/ops stats [24h|7d]` · `/ops learn` · `/ops help`")
 
 Blocks = list[dict[str, Any]] | None
 
@@ -43,6 +43,10 @@ class OpsCommands:
             return self.jobs(args[1:], user, channel)
         if verb == "health":
             return self.health()
+        if verb == "learn":
+            from bot.slack.learn import ops_learn
+
+            return ops_learn(self.bot, user)
         return f"I don't know `/ops {verb}`.\n{OPS_USAGE}", None
 
     def permitted(self, user: str | None, channel: str | None) -> list[ScriptEntry]:

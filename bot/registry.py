@@ -395,6 +395,8 @@ class Registry:
     problems: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)  # "scripts:name" → file it came from
+    learned_examples: dict[str, list[str]] = field(default_factory=dict)  # from learned.yaml (bot/learned.py)
+    negatives: dict[str, list[str]] = field(default_factory=dict)         # 👎 phrasings per script
 
     def script(self, name: str) -> ScriptEntry | None:
         return self.scripts.get(name)
@@ -462,6 +464,7 @@ def load_registry(registry_dir: Path, skills_dir: Path | None = None, scripts_di
     reg = Registry(scripts_dir=scripts_dir)
     problems = reg.problems
     files = sorted(registry_dir.rglob("*.yaml")) if registry_dir.is_dir() else []
+    files = [f for f in files if f != registry_dir / "learned.yaml"]     # merged below, by bot/learned.py
     if not registry_dir.is_dir():
         problems.append(Problem(str(registry_dir), "(dir)", "BOT_REGISTRY", "registry directory not found"))
 
@@ -499,6 +502,9 @@ def load_registry(registry_dir: Path, skills_dir: Path | None = None, scripts_di
                 continue
             reg.skills[entry.name] = entry
 
+    from bot.learned import merge_learned
+
+    merge_learned(reg, registry_dir, Problem)
     cross_check(reg, check_paths)
     return reg
 

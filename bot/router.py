@@ -26,6 +26,7 @@ Tier = Literal["script", "orchestrator"]
 MIN_SIMILARITY = 0.5
 MIN_MARGIN = 0.12
 MAX_PATTERN_TEXT = 300     # registry patterns never see longer text: bounds any regex's backtracking
+NEGATIVE_SIMILARITY = 0.85      # a message this close to a 👎 phrasing of script S never runs S
 
 EXPLICIT_RE = re.compile(r"^\s*(?:/run|!run|run|/bot run)\s+(?P<name>[a-z0-9]+\.[a-z0-9-]+)(?P<rest>(?:\s.*)?)$",
                          re.IGNORECASE | re.DOTALL)
@@ -167,6 +168,7 @@ class PreRouter:
             for entry in registry.scripts.values() if not entry.is_write
             for p in entry.patterns if not nested_quantifier(p)     # `bot registry check` reports those
         ]
+        self._negatives = {name: [shape(t) for t in texts] for name, texts in registry.negatives.items()}
         self._build_index()
 
     # -- index -------------------------------------------------------------------------------
@@ -253,6 +255,23 @@ class PreRouter:
     # -- routing -----------------------------------------------------------------------------
 
     def route(self, text: str) -> RouteDecision:
+        decision = self._route(text)
+        if decision.tier == "script" and decision.script and not decision.explicit \
+                and self.negative(decision.script, text):
+            return RouteDecision("orchestrator", f"matches a phrasing a person gave 👎 for {decision.script}",
+                                 score=decision.score, candidates=decision.candidates)
+        return decision
+
+    def negative(self, script: str, text: str) -> bool:
+        """Whether `text` is (nearly) a phrasing recorded as a negative for `script` (learned.yaml)."""
+        negatives = self._negatives.get(script)
+        if not negatives:
+            return False
+        q = shape(text)
+        return any(q == n or (q and n and 2 * len(q & n) / (len(q) + len(n)) >= NEGATIVE_SIMILARITY)
+                   for n in negatives)
+
+    def _route(self, text: str) -> RouteDecision:
         clean = normalise(text or "")
         if not clean:
             return RouteDecision("orchestrator", "empty message")
@@ -360,6 +379,11 @@ def _args_from_entities(entry: ScriptEntry, entities: dict[str, tuple[str, tuple
                 raw[spec.name] = value
                 break
     return raw
+
+
+def shape(text: str) -> frozenset[str]:
+    """A phrasing as the router compares it: content tokens, values replaced by placeholders."""
+    return frozenset(tokens(extract_entities(normalise(text or ""))[0]))
 
 
 KINDS = {rule.kind for rule in ENTITY_RULES}

@@ -52,6 +52,7 @@ from bot.heartbeat import (
 )
 from bot.job_runs import JobRunner, Outcome, RunResult
 from bot.job_spec import HEARTBEAT, Clock, JobNotFound, JobSpec, build_trigger, parse_time, utcnow
+from bot.learn_ops import zero_token_check
 from bot.ledger import iso
 from bot.posters import LogPoster, Poster, SlackPoster, default_poster, deliver
 
@@ -289,6 +290,7 @@ class JobService:
             ("spend", lambda: check_spend(ledger, settings.bot_daily_budget_usd, now)),
             ("memory", lambda: check_memory(self.bot.memory if self.bot.memory.ledger else settings.memory_dir,
                                             now, dt.timedelta(days=settings.bot_memory_stale_days))),
+            ("learning", lambda: zero_token_check(self.bot, now)),
         ]
 
     def health_report(self, now: dt.datetime | None = None) -> Report:

@@ -25,6 +25,7 @@ MAX_LINES = 450
 # Still outstanding; the lead removes these after the planned moves (issue 12). Listed by name so that
 # a new oversized module fails at once, and one that is brought under the limit fails as XPASS (strict).
 OUTSTANDING_OVERSIZED: dict[str, str] = {
+    "bot.slack.app": "confirmation buttons and feedback move out with bot/confirmations.py (lead)",
     "bot.registry": "registry to be split by concept (lead's module splits)",
     "bot.scheduler": "jobs move into the bot/jobs/ package (lead)",
 }

@@ -75,17 +75,18 @@ def test_report_all_healthy(world, slack, fake_anthropic):
     report = service.health_report()
     assert report.status == "ok", report.to_text()
     assert [c.name for c in report.checks] == ["slack", "anthropic", "ledger", "disk", "scheduler", "jobs",
-                                               "requests", "tiers", "spend", "memory"]
+                                               "requests", "tiers", "spend", "memory", "learning"]
     assert "auth.test ok: opsbot in Acme" in report.check("slack").detail
     assert report.check("anthropic").detail.startswith("key valid (0 tokens)")
     assert fake_anthropic.message_requests == []              # a models.list, never a message
     assert "alive (this process)" in report.check("scheduler").detail
     text = report.to_text()
-    assert text.splitlines()[0] == "✅ opsbot heartbeat: all 10 checks ok" and text.endswith("0 tokens")
+    assert text.splitlines()[0] == "✅ opsbot heartbeat: all 11 checks ok" and text.endswith("0 tokens")
+    assert "learning: 0 requests this week could have been answered at 0 tokens — /ops learn" in text
     blocks = report.to_blocks(full=True)
     assert blocks[0] == {"type": "header", "text": {"type": "plain_text", "text": text.splitlines()[0],
                                                     "emoji": True}}
-    assert len(blocks) == 13 and "full report · 0 tokens" in block_texts(blocks)
+    assert len(blocks) == 14 and "full report · 0 tokens" in block_texts(blocks)
     compact = report.to_blocks(full=False)
     assert "Nothing needs attention." in block_texts(compact) and len(compact) == 3
     # The heartbeat job itself: posted, recorded, and zero tokens — the model is never asked.
@@ -318,7 +319,7 @@ def test_cli_health_json(world, monkeypatch, capsys):
     assert main(["health", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     checks = {c["name"]: c for c in report["checks"]}
-    assert len(checks) == 10 and checks["slack"]["status"] == "skip" and checks["anthropic"]["status"] == "skip"
+    assert len(checks) == 11 and checks["slack"]["status"] == "skip" and checks["anthropic"]["status"] == "skip"
     assert checks["scheduler"]["detail"].startswith("no scheduler has run yet")   # no `bot serve` ran
     assert report["status"] == "warn"
     assert main(["health"]) == 0

@@ -32,9 +32,11 @@ from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from bot import learn_ops
 from bot.app import Incoming, OpsBot, PendingConfirmation, Reply
 from bot.ledger import iso, new_id, now_iso
 from bot.slack import blocks as bk
+from bot.slack import learn
 from bot.slack.delivery import AckGate, dedupe_key
 from bot.slack.directory import GroupDirectory, ThreadTracker
 from bot.slack.progress import Placeholder, Reaction
@@ -109,6 +111,7 @@ class SlackBot:
         app.action(bk.CONFIRM_ACTION)(self._on_confirm)
         app.action(bk.CANCEL_ACTION)(self._on_cancel)
         app.action(bk.WHY_ACTION)(self._on_why)
+        learn.register(app, self)                           # /ops learn: Apply / Skip
         app.error(self._on_error)
         return app
 
@@ -446,5 +449,7 @@ class SlackBot:
         if request is None:
             return
         self.ledger.set_feedback(request["id"], feedback)
+        if feedback == "down":
+            learn_ops.record_negative(self.bot, request["id"])   # that phrasing no longer runs that script
         self.count("feedback_" + feedback)
         log.info("feedback %s on request %s from %s at %s", feedback, request["id"], user, now_iso())
