@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from bot.config import Settings
 from bot.ledger import Ledger, new_id
 from bot.memory import MemoryStore, memory_command
+from bot.mrkdwn import sanitize, strip_ansi
 from bot.ratelimit import UserRateLimiter
 from bot.redact import Redactor, secret_values_from_env
 from bot.registry import ArgError, Registry, ScriptEntry, load_registry
@@ -142,7 +143,7 @@ class OpsBot:
                           f"It is logged as request `{request_id}`.", request_id, outcome="error")
             reply.notes.append(self.redactor(f"{type(exc).__name__}: {exc}")[:300])
         reply.duration_ms = (time.monotonic() - started) * 1000
-        reply.text = self.redactor(reply.text)
+        reply.text = sanitize(self.redactor(reply.text))   # script and model output are untrusted
         self.ledger.finish_request(request_id, reply.outcome, latency_ms=round(reply.duration_ms, 1),
                                    error="; ".join(reply.notes)[:500] or None
                                    if reply.outcome != "ok" else None)
@@ -219,10 +220,10 @@ class OpsBot:
     def script_reply(self, result: ScriptResult, entry: ScriptEntry, request_id: str, decided_by: str) -> Reply:
         outcome = {"ok": "ok", "usage": "refused", "timeout": "timeout", "upstream_timeout": "timeout"}.get(
             result.status, "error")
-        reply = Reply(result.message(entry), request_id, tier="script", decided_by=decided_by, outcome=outcome,
+        reply = Reply(sanitize(result.message(entry)), request_id, tier="script", decided_by=decided_by, outcome=outcome,
                       script=entry.name)
         if result.truncated or len(result.stdout) > 3500:
-            reply.artifact = Artifact(f"{entry.name}.txt", result.stdout)
+            reply.artifact = Artifact(f"{entry.name}.txt", strip_ansi(result.stdout))
         if not result.ok:
             reply.notes.append(f"{result.status} (exit {result.exit_code})")
         return reply
@@ -275,7 +276,7 @@ class OpsBot:
         try:
             args = entry.validate_args(json.loads(row["args"]))
         except ArgError as exc:
-            return Reply(f"`{entry.name}`: {exc}", request_id, tier="script", outcome="refused",
+            return Reply(sanitize(f"`{entry.name}`: {exc}"), request_id, tier="script", outcome="refused",
                          script=entry.name)
         reply = self.execute_script(incoming, request_id, entry, args, decided_by="command", confirmed=True)
         reply.duration_ms = (time.monotonic() - started) * 1000

@@ -139,34 +139,31 @@ class _Stop(Exception):
 def main(argv: list[str]) -> int:
     grace_s, parent = float(argv[0]), int(argv[1])
     command = argv[3:]                                   # argv[2] is "--"
-    _prctl(PR_SET_CHILD_SUBREAPER, 1)
-    _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    stopping: list[int] = []
+    stop_set = set(STOP_SIGNALS)
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_set)   # a stop that comes early waits until the script runs
 
-    def stop(signum, _frame):
-        stopping.append(signum)
+    def stop(_signum, _frame):
         raise _Stop
 
     for sig in STOP_SIGNALS:
         signal.signal(sig, stop)
+    _prctl(PR_SET_CHILD_SUBREAPER, 1)
+    _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != parent:                           # the bot died before PDEATHSIG was armed
         return START_FAILED
     me, status = os.getpid(), {}
     try:
-        script = os.posix_spawn(command[0], command, os.environ)
-    except _Stop:
-        return START_FAILED
+        script = os.posix_spawn(command[0], command, os.environ, setsigmask=())
     except OSError as exc:
         os.write(2, f"could not start: {exc.strerror}\n".encode())
         return START_FAILED
     try:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, stop_set)
         while script not in status:
             _reap_blocking(script, status)
-        for sig in STOP_SIGNALS:                         # cleaning up is not interrupted by a signal
-            signal.signal(sig, signal.SIG_IGN)
+        signal.pthread_sigmask(signal.SIG_BLOCK, stop_set)   # cleaning up is not interrupted by a signal
     except _Stop:
-        for sig in STOP_SIGNALS:
-            signal.signal(sig, signal.SIG_IGN)
+        signal.pthread_sigmask(signal.SIG_BLOCK, stop_set)
     clear_tree(me, script, status, grace_s)
     code = status.get(script)
     if code is None:
@@ -175,6 +172,7 @@ def main(argv: list[str]) -> int:
         sig = os.WTERMSIG(code)
         if sig not in (signal.SIGKILL, signal.SIGSTOP):
             signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {sig})
         os.kill(me, sig)
     return os.waitstatus_to_exitcode(code) if code >= 0 else START_FAILED
 

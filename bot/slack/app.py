@@ -35,6 +35,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.app import Incoming, OpsBot, PendingConfirmation, Reply
 from bot.ledger import iso, new_id, now_iso
+from bot.mrkdwn import sanitize
 from bot.slack import blocks as bk
 from bot.slack.directory import GroupDirectory, ThreadTracker
 
@@ -376,7 +377,7 @@ class SlackBot:
         or the answer in the thread (long output as a file)."""
         if reply.confirmation is not None:
             blocks = bk.confirmation_blocks(reply, reply.confirmation, self.redact)
-            text = bk.fallback(self.redact(f"Confirm to run {reply.confirmation.command()}"))
+            text = bk.fallback(sanitize(self.redact(f"Confirm to run {reply.confirmation.command()}")))
             if respond is not None:
                 respond(response_type="ephemeral", text=text, blocks=blocks)
             else:
@@ -396,7 +397,7 @@ class SlackBot:
         if long:
             content = self.redact(reply.artifact.content if reply.artifact else reply.text)
             filename = reply.artifact.filename if reply.artifact else f"opsbot-{reply.request_id}.txt"
-            body = bk.long_summary(reply, filename, content)
+            body = bk.long_summary(reply, filename, sanitize(content))
         else:
             body = self.redact(reply.text)
         blocks = bk.answer_blocks(reply, body=body, requested_by=requested_by, via=via)
@@ -470,8 +471,8 @@ class SlackBot:
         request = self.ledger.get_request(row["request_id"]) or {}
         channel = request.get("channel") or row.get("channel") or clicked_in
         thread_ts = request.get("thread_ts")
-        command = self.redact(PendingConfirmation(row["id"], row["script"], json.loads(row["args"] or "{}"),
-                                                  row["user"], row["expires_at"]).command())
+        command = sanitize(self.redact(PendingConfirmation(row["id"], row["script"], json.loads(row["args"] or "{}"),
+                                                  row["user"], row["expires_at"]).command()))
         requester = user == row["user"]
         live = dt.datetime.fromisoformat(row["expires_at"]) > dt.datetime.now(dt.UTC)
         if requester and approve and row["status"] == "pending" and live:
