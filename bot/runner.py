@@ -127,6 +127,8 @@ class Runner:
         self.environ = dict(os.environ if environ is None else environ)
         self.redactor = redactor or Redactor()
         self.redactor.add(*secret_values_from_env(self.environ))
+        for entry in registry.scripts.values():     # every configured service's Basic credentials
+            self.redactor.add_credentials(*(self.environ.get(name) for name in (*entry.env, *entry.env_optional)))
 
     def child_env(self, entry: ScriptEntry) -> dict[str, str]:
         """Only what the entry names, its <SERVICE>_API_URL, and a minimal PATH/HOME/LANG."""
