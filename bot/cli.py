@@ -31,7 +31,8 @@ def cmd_serve(args, settings: Settings, console: Console) -> int:
     if settings.slack_configured:
         from bot.slack.server import serve_slack
 
-        return serve_slack(settings, http=args.http, port=args.port, scheduler=not args.no_scheduler)
+        return serve_slack(settings, http=args.http, port=args.port, host=args.host,
+                           scheduler=not args.no_scheduler)
     from bot.console import repl
 
     bot = _bot(settings)
@@ -159,6 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="Slack when tokens are set, otherwise the terminal console")
     serve.add_argument("--http", action="store_true", help="HTTP mode (Events API) instead of Socket Mode")
     serve.add_argument("--port", type=int, default=3000)
+    serve.add_argument("--host", help="HTTP mode: address to listen on (default BOT_HTTP_HOST, or 127.0.0.1; "
+                                      "0.0.0.0 for every interface)")
     serve.add_argument("--no-scheduler", action="store_true", help="do not run scheduled jobs in this process")
     serve.set_defaults(func=cmd_serve)
 

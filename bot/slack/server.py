@@ -10,6 +10,7 @@ across them.
 
 from __future__ import annotations
 
+import io
 import logging
 import signal
 import socket
@@ -22,7 +23,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.slack.app import SlackBot
-from bot.slack.httpserver import SlackHTTPServer
+from bot.slack.httpserver import SlackHTTPServer, malformed_body
 from bot.slack.webclient import make_web_client
 
 log = logging.getLogger(__name__)
@@ -44,12 +45,24 @@ def wsgi_app(slackbot: SlackBot):
         if path != EVENTS_PATH:
             start_response("404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", "9")])
             return [b"not found"]
+        if environ.get("REQUEST_METHOD") == "POST":
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = -1
+            body = environ["wsgi.input"].read(length) if length > 0 else b""
+            problem = "bad Content-Length" if length < 0 else malformed_body(body)
+            if problem is not None:
+                start_response("400 Bad Request", [("Content-Type", "text/plain"),
+                                                   ("Content-Length", str(len(problem)))])
+                return [problem.encode()]
+            environ["wsgi.input"] = io.BytesIO(body)        # Bolt reads it again
         return bolt(environ, start_response)
 
     return application
 
 
-def http_server(slackbot: SlackBot, host: str = "0.0.0.0", port: int = 3000) -> SlackHTTPServer:
+def http_server(slackbot: SlackBot, host: str = "127.0.0.1", port: int = 3000) -> SlackHTTPServer:
     """The HTTP-mode server (call .start(), then .stop(); port 0 picks a free one)."""
     return SlackHTTPServer(slackbot.app, host, port, path=EVENTS_PATH, gate=slackbot.acks)
 
@@ -163,7 +176,8 @@ def create_wsgi_app(settings: Settings | None = None):
 
 
 def serve_slack(settings: Settings, *, http: bool = False, port: int = 3000, scheduler: bool = True,
-                host: str = "0.0.0.0", stop: threading.Event | None = None) -> int:
+                host: str | None = None, stop: threading.Event | None = None) -> int:
+    host = host or settings.bot_http_host
     slackbot = build_slackbot(settings, http=http)
     handle, slackbot.jobs = _jobs(slackbot, settings, scheduler)
     slackbot.start()
