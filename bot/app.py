@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from bot import errors
 from bot.config import Settings
 from bot.ledger import Ledger, new_id
 from bot.memory import MemoryStore, memory_command
@@ -132,21 +133,38 @@ class OpsBot:
 
     def handle(self, incoming: Incoming) -> Reply:
         started = time.monotonic()
-        request_id = self.ledger.start_request(
-            source=incoming.source, text=self.redactor(incoming.text), user=incoming.user,
-            channel=incoming.channel, event_id=incoming.event_id, thread_ts=incoming.thread_ts)
+        try:
+            request_id = self.ledger.start_request(
+                source=incoming.source, text=self.redactor(incoming.text), user=incoming.user,
+                channel=incoming.channel, event_id=incoming.event_id, thread_ts=incoming.thread_ts)
+        except Exception as exc:  # the ledger cannot take it (disk full, locked): still a reply
+            fault = errors.describe(exc, self.settings)
+            if fault is None:
+                raise
+            log.error("request not recorded: %s", fault)
+            return Reply(errors.for_user(fault), new_id(), outcome="error", notes=[fault.line])
         try:
             reply = self._dispatch(incoming, request_id, started)
         except Exception as exc:  # a request never ends without a reply
-            log.exception("request %s failed", request_id)
-            reply = Reply(f"Sorry, something went wrong on my side ({type(exc).__name__}). "
-                          f"It is logged as request `{request_id}`.", request_id, outcome="error")
+            fault = errors.describe(exc, self.settings)
+            if fault is None:
+                log.exception("request %s failed", request_id)
+                reply = Reply(f"Sorry, something went wrong on my side ({type(exc).__name__}). "
+                              f"It is logged as request `{request_id}`.", request_id, outcome="error")
+            else:
+                log.error("request %s failed: %s", request_id, fault)
+                reply = Reply(errors.for_user(fault), request_id, outcome="error")
             reply.notes.append(self.redactor(f"{type(exc).__name__}: {exc}")[:300])
         reply.duration_ms = (time.monotonic() - started) * 1000
         reply.text = sanitize(self.redactor(reply.text))   # script and model output are untrusted
-        self.ledger.finish_request(request_id, reply.outcome, latency_ms=round(reply.duration_ms, 1),
-                                   error="; ".join(reply.notes)[:500] or None
-                                   if reply.outcome != "ok" else None)
+        try:
+            self.ledger.finish_request(request_id, reply.outcome, latency_ms=round(reply.duration_ms, 1),
+                                       error="; ".join(reply.notes)[:500] or None
+                                       if reply.outcome != "ok" else None)
+        except Exception as exc:  # the answer still goes out; the outcome could not be written
+            if (fault := errors.describe(exc, self.settings)) is None:
+                raise
+            log.error("request %s: outcome not recorded: %s", request_id, fault)
         return reply
 
     def _dispatch(self, incoming: Incoming, request_id: str, started: float) -> Reply:

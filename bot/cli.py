@@ -230,5 +230,16 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:              # one line, never a traceback (BOT_LOG_LEVEL=DEBUG logs it)
+        from bot import errors
+
+        fault = errors.describe(exc, locals().get("settings"))
+        logging.getLogger("bot").debug("%s", type(exc).__name__, exc_info=True)
+        if fault is None:
+            print(f"bot: internal error ({type(exc).__name__}): {str(exc)[:300]}; run with "
+                  "BOT_LOG_LEVEL=DEBUG for the details", file=sys.stderr)
+            return EXIT_FAIL
+        print(f"bot: {fault.line}", file=sys.stderr)
+        return fault.exit_code
     finally:
         logging.shutdown()

@@ -482,6 +482,12 @@ def _load_yaml_entries(path: Path, kind: str, root: Path, problems: list[Problem
     except yaml.YAMLError as exc:
         problems.append(Problem(rel, "(file)", "(yaml)", f"not valid YAML: {exc}"))
         return []
+    except UnicodeDecodeError as exc:
+        problems.append(Problem(rel, "(file)", "(encoding)", f"not UTF-8 text ({exc.reason} at byte {exc.start})"))
+        return []
+    except OSError as exc:
+        problems.append(Problem(rel, "(file)", "(file)", f"cannot be read: {exc.strerror}"))
+        return []
     if not isinstance(data, dict):
         problems.append(Problem(rel, "(file)", "(top level)", "expected a mapping with `scripts:` or `jobs:`"))
         return []

@@ -152,6 +152,10 @@ class Runner:
         argv = [str(self.registry.script_path(entry)), *entry.to_argv(args)]
         if json_output:
             argv.append("--json")
+        if any("\x00" in part for part in argv):       # the OS cannot pass it: a usage error, not a crash
+            result = ScriptResult(entry.name, args, None, "usage", "", f"{entry.name}: an argument contains a NUL "
+                                  "byte", 0.0)
+            return self._record(result, request_id, job_run_id)
         env = self.child_env(entry)
         self.redactor.add(*(env[name] for name in entry.env if name in env))
         supervised = reaper.available()

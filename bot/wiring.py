@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 
 from bot.app import OpsBot
-from bot.config import Settings
+from bot.config import ConfigError, Settings
+from bot.errors import check_home
 
 
 def create_bot(settings: Settings, environ: dict[str, str] | None = None) -> OpsBot:
     environ = dict(os.environ if environ is None else environ)
+    if (fault := check_home(settings)) is not None:
+        raise ConfigError(fault.line)
     bot = OpsBot(settings, environ=environ)
     if settings.llm_configured:  # without a key the pipeline answers LLM requests with a one-line hint
         from bot.orchestrator import build_orchestrator

@@ -34,8 +34,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.app import Incoming, OpsBot, PendingConfirmation, Reply
+from bot.errors import quietly
 from bot.ledger import iso, new_id, now_iso
-from bot.mrkdwn import sanitize
 from bot.slack import blocks as bk
 from bot.slack.directory import GroupDirectory, ThreadTracker
 
@@ -191,8 +191,7 @@ class SlackBot:
         app.error(self._on_error)
         return app
 
-    def _ignore(self) -> None:
-        return None
+    _ignore = staticmethod(lambda: None)
 
     def _on_error(self, error: Exception) -> None:
         log.error("bolt listener error: %s", self.redact(f"{type(error).__name__}: {error}")[:300])
@@ -377,7 +376,7 @@ class SlackBot:
         or the answer in the thread (long output as a file)."""
         if reply.confirmation is not None:
             blocks = bk.confirmation_blocks(reply, reply.confirmation, self.redact)
-            text = bk.fallback(sanitize(self.redact(f"Confirm to run {reply.confirmation.command()}")))
+            text = bk.fallback(bk.sanitize(self.redact(f"Confirm to run {reply.confirmation.command()}")))
             if respond is not None:
                 respond(response_type="ephemeral", text=text, blocks=blocks)
             else:
@@ -397,7 +396,7 @@ class SlackBot:
         if long:
             content = self.redact(reply.artifact.content if reply.artifact else reply.text)
             filename = reply.artifact.filename if reply.artifact else f"opsbot-{reply.request_id}.txt"
-            body = bk.long_summary(reply, filename, sanitize(content))
+            body = bk.long_summary(reply, filename, bk.sanitize(content))
         else:
             body = self.redact(reply.text)
         blocks = bk.answer_blocks(reply, body=body, requested_by=requested_by, via=via)
@@ -409,7 +408,7 @@ class SlackBot:
                 raise
             respond(response_type="in_channel", text=bk.fallback(body), blocks=blocks)
             return None
-        self.ledger.set_reply_ts(reply.request_id, ts)
+        quietly(self.ledger.set_reply_ts, reply.request_id, ts)
         self.threads.mark(channel, thread_ts or ts)
         self.count("replies")
         if long:
@@ -471,7 +470,7 @@ class SlackBot:
         request = self.ledger.get_request(row["request_id"]) or {}
         channel = request.get("channel") or row.get("channel") or clicked_in
         thread_ts = request.get("thread_ts")
-        command = sanitize(self.redact(PendingConfirmation(row["id"], row["script"], json.loads(row["args"] or "{}"),
+        command = bk.sanitize(self.redact(PendingConfirmation(row["id"], row["script"], json.loads(row["args"] or "{}"),
                                                   row["user"], row["expires_at"]).command()))
         requester = user == row["user"]
         live = dt.datetime.fromisoformat(row["expires_at"]) > dt.datetime.now(dt.UTC)

@@ -133,3 +133,26 @@ def test_sanitize(raw, safe):
 def test_terminal_shows_plain_text_without_escapes():
     assert for_terminal(sanitize("<!here> & \x1b[2Jcleared")) == "<!here> & cleared"
     assert strip_ansi("\x9b31mx") == "x"
+
+
+def test_a_ledger_fault_still_gets_the_user_a_reply(opsbot, fake_slack: FakeSlack):
+    """Locked past the busy timeout (shortened here): the person still hears back, in one plain line."""
+    import sqlite3
+
+    from bot.app import Incoming
+
+    sb = make_slackbot(opsbot, fake_slack)
+    try:
+        opsbot.ledger.db.execute("PRAGMA busy_timeout = 50")
+        other = sqlite3.connect(opsbot.ledger.path, isolation_level=None)
+        other.execute("BEGIN EXCLUSIVE")
+        try:
+            sb.answer(Incoming("what is the demo status", user="U0ALICE001", channel=GENERAL, source="slack"),
+                      channel=GENERAL, thread_ts=None)
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        posts = fake_slack.calls_to("chat.postMessage")
+        assert len(posts) == 1 and "my ledger is busy; try again in a moment" in posts[0]["text"]
+    finally:
+        sb.close()
