@@ -86,6 +86,15 @@ def describe(exc: BaseException, settings: Any = None) -> Fault | None:
     return None
 
 
+def unreadable(exc: Exception) -> str:
+    """Why a YAML file could not be loaded, for a registry problem line."""
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 text ({exc.reason} at byte {exc.start})"
+    if isinstance(exc, OSError):
+        return f"cannot be read: {exc.strerror}"
+    return f"not valid YAML: {exc}"
+
+
 def check_home(settings: Any) -> Fault | None:
     """Before the bot starts: can BOT_HOME hold the ledger? (SQLite opens a read-only file without
     complaint and fails at the first write, in the middle of someone's request.)"""

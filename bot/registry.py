@@ -27,6 +27,8 @@ from pydantic import (
     model_validator,
 )
 
+from bot.errors import unreadable
+
 ArgType = Literal["string", "int", "float", "bool", "enum", "url", "host", "date"]
 Tier = Literal["direct", "premium", "pipeline"]
 
@@ -479,14 +481,8 @@ def _load_yaml_entries(path: Path, kind: str, root: Path, problems: list[Problem
     rel = str(path.relative_to(root.parent)) if path.is_relative_to(root.parent) else str(path)
     try:
         data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        problems.append(Problem(rel, "(file)", "(yaml)", f"not valid YAML: {exc}"))
-        return []
-    except UnicodeDecodeError as exc:
-        problems.append(Problem(rel, "(file)", "(encoding)", f"not UTF-8 text ({exc.reason} at byte {exc.start})"))
-        return []
-    except OSError as exc:
-        problems.append(Problem(rel, "(file)", "(file)", f"cannot be read: {exc.strerror}"))
+    except (yaml.YAMLError, UnicodeDecodeError, OSError) as exc:   # not UTF-8, unreadable: a problem too
+        problems.append(Problem(rel, "(file)", "(yaml)", unreadable(exc)))
         return []
     if not isinstance(data, dict):
         problems.append(Problem(rel, "(file)", "(top level)", "expected a mapping with `scripts:` or `jobs:`"))
