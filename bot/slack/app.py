@@ -38,6 +38,7 @@ from bot.errors import quietly
 from bot.ledger import iso, new_id, now_iso
 from bot.slack import blocks as bk
 from bot.slack.directory import GroupDirectory, ThreadTracker
+from bot.slack.httpserver import malformed_payload_response
 
 log = logging.getLogger(__name__)
 
@@ -193,8 +194,9 @@ class SlackBot:
 
     _ignore = staticmethod(lambda: None)
 
-    def _on_error(self, error: Exception) -> None:
+    def _on_error(self, error: Exception) -> Any:
         log.error("bolt listener error: %s", self.redact(f"{type(error).__name__}: {error}")[:300])
+        return malformed_payload_response(error)       # 400 rather than 500 for a payload of the wrong shape
 
     # -- plumbing --------------------------------------------------------------------------------
 
@@ -262,10 +264,7 @@ class SlackBot:
 
     def _react(self, how: str, channel: str, ts: str) -> bool:
         try:
-            if how == "add":
-                self.client.reactions_add(channel=channel, timestamp=ts, name=PROGRESS_REACTION)
-            else:
-                self.client.reactions_remove(channel=channel, timestamp=ts, name=PROGRESS_REACTION)
+            getattr(self.client, f"reactions_{how}")(channel=channel, timestamp=ts, name=PROGRESS_REACTION)
             return True
         except (SlackApiError, SlackClientError) as exc:
             log.info("reactions.%s failed: %s", how, type(exc).__name__)

@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from slack_bolt.request import BoltRequest
+from slack_bolt.response import BoltResponse
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,16 @@ def malformed_body(body: bytes) -> str | None:
         if not isinstance(payload, dict):
             return "form field payload is not a JSON object"
     return None
+
+
+# What Bolt raises when a JSON object does not have the shape of a Slack payload ({"event": null}, …).
+SHAPE_ERRORS = (AttributeError, KeyError, TypeError, ValueError, IndexError)
+
+
+def malformed_payload_response(error: Exception) -> BoltResponse | None:
+    """For Bolt's error handler: our listeners only look at the payload and queue work, so a shape error
+    there means a payload Slack would not send; the answer is 400, not Bolt's default 500."""
+    return BoltResponse(status=400, body="malformed Slack payload") if isinstance(error, SHAPE_ERRORS) else None
 
 
 class _Reject(Exception):
@@ -210,6 +221,9 @@ class SlackHTTPServer:
                 response = self.app.dispatch(BoltRequest(body=body.decode("utf-8"), query=query, headers=headers))
                 status, content = response.status, (response.body or "").encode("utf-8")
                 extra = {k: v[0] for k, v in response.headers.items() if v and k.lower() != "content-length"}
+            except SHAPE_ERRORS as exc:  # our listeners only queue work: Bolt choked on the payload's shape
+                log.info("rejected a POST: malformed Slack payload (%s)", type(exc).__name__)
+                status, content, extra = 400, b"malformed Slack payload", {}
             except Exception as exc:  # Bolt handles listener errors itself; this is a bug of ours
                 log.error("dispatch failed: %s", type(exc).__name__)
                 status, content, extra = 500, b"", {}

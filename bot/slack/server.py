@@ -23,7 +23,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.slack.app import SlackBot
-from bot.slack.httpserver import SlackHTTPServer, malformed_body
+from bot.slack.httpserver import SHAPE_ERRORS, SlackHTTPServer, malformed_body
 from bot.slack.webclient import make_web_client
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,11 @@ def wsgi_app(slackbot: SlackBot):
                                                    ("Content-Length", str(len(problem)))])
                 return [problem.encode()]
             environ["wsgi.input"] = io.BytesIO(body)        # Bolt reads it again
-        return bolt(environ, start_response)
+        try:
+            return bolt(environ, start_response)
+        except SHAPE_ERRORS:                                 # see httpserver: a payload of the wrong shape
+            start_response("400 Bad Request", [("Content-Type", "text/plain"), ("Content-Length", "23")])
+            return [b"malformed Slack payload"]
 
     return application
 

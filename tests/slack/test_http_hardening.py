@@ -4,12 +4,16 @@ built-in server and the WSGI app; the server listens on BOT_HTTP_HOST / --host, 
 from __future__ import annotations
 
 import io
+import json
 import socket
 import threading
+import urllib.parse
 import urllib.request
 from wsgiref.util import setup_testing_defaults
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bot.cli import build_parser
 from bot.slack.server import serve_slack, wsgi_app
@@ -26,6 +30,7 @@ BAD_BODIES = [
     (b"payload=%5B1%5D", FORM_CONTENT_TYPE),
     (b"hello there", "text/plain"),
     (b"\xc3(", FORM_CONTENT_TYPE),
+    (b'{"type": "event_callback", "event": null}', JSON_CONTENT_TYPE),     # found by the property test below
 ]
 
 
@@ -38,7 +43,7 @@ def test_signed_body_that_is_neither_json_nor_form_gets_400(slackbot, events_url
     assert post(events_url, good, _signed(fake_slack, good, content_type=FORM_CONTENT_TYPE))[0] == 200
 
 
-@pytest.mark.parametrize(("body", "content_type"), BAD_BODIES[:3] + BAD_BODIES[4:5])
+@pytest.mark.parametrize(("body", "content_type"), BAD_BODIES[:3] + BAD_BODIES[4:5] + BAD_BODIES[-1:])
 def test_wsgi_app_gives_400_too(slackbot, fake_slack: FakeSlack, body, content_type):
     app = wsgi_app(slackbot)
     environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/slack/events", "CONTENT_LENGTH": str(len(body)),
@@ -107,3 +112,26 @@ def test_host_flag_and_setting(monkeypatch):
     from bot.config import load_settings
 
     assert load_settings().bot_http_host == "0.0.0.0"
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+                    max_leaves=12)
+SLACK_SHAPED = st.fixed_dictionaries({"type": st.sampled_from(["event_callback", "block_actions", "url_verification",
+                                                               "shortcut", "view_submission"])},
+                                     optional={"event": JSON, "actions": JSON, "user": JSON, "challenge": JSON,
+                                               "event_id": st.text(max_size=12), "trigger_id": st.text(max_size=12)})
+BODIES = (st.binary(max_size=200).map(lambda b: (b, "application/octet-stream"))
+          | JSON.map(lambda v: (json.dumps(v).encode(), JSON_CONTENT_TYPE))
+          | SLACK_SHAPED.map(lambda v: (json.dumps(v).encode(), JSON_CONTENT_TYPE))
+          | SLACK_SHAPED.map(lambda v: (b"payload=" + urllib.parse.quote(json.dumps(v)).encode(), FORM_CONTENT_TYPE))
+          | st.dictionaries(st.text(max_size=8), st.text(max_size=12), max_size=5).map(
+              lambda d: (urllib.parse.urlencode(d).encode(), FORM_CONTENT_TYPE)))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=BODIES)
+def test_any_signed_body_gets_an_answer_below_500(slackbot, events_url, fake_slack: FakeSlack, body):  # noqa: F811
+    raw, content_type = body
+    status, content, _ = post(events_url, raw, _signed(fake_slack, raw, content_type=content_type))
+    assert status < 500, (status, content)
