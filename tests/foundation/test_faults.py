@@ -199,3 +199,20 @@ def test_nul_byte_from_the_model_run_script_tool(tmp_path, fake_anthropic, caplo
     result = fake_anthropic.message_requests[1].messages[-1]["content"][0]
     assert result["is_error"] and "NUL byte" in str(result["content"])
     assert "Traceback" not in caplog.text
+
+
+def test_console_output_has_no_terminal_escapes(tmp_path):
+    """A script's colours and cursor moves never reach the terminal; mrkdwn entities show as text."""
+    script = tmp_path / "scripts" / "demo" / "color"
+    script.parent.mkdir(parents=True)
+    script.write_text("#!/bin/sh\nprintf '\\033[31mred\\033[0m \\033[2J<b> & done\\n'\n")
+    script.chmod(0o755)
+    write_registry(tmp_path, [{"name": "demo.color", "summary": "colours", "side_effects": "read"}])
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "BOT_HOME": str(tmp_path / "h"),
+           "BOT_REGISTRY": str(tmp_path / "registry"), "BOT_SCRIPTS": str(tmp_path / "scripts"),
+           "BOT_SKILLS": str(tmp_path / "skills"), "BOT_CONFIG": str(tmp_path / "none.yaml")}
+    proc = subprocess.run([sys.executable, "-m", "bot", "run", "demo.color"], cwd=PROJECT_ROOT, env=env,  # noqa: S603
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "\x1b" not in proc.stdout + proc.stderr
+    assert "red <b> & done" in proc.stdout

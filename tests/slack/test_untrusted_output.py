@@ -35,12 +35,14 @@ SCRIPTS = {
     "demo.txt": f"printf '%s\\n' {json.dumps(EVIL)} {json.dumps(HONEST)}",
     "demo.upstream": f"printf 'demo.upstream: GET /v1: HTTP 500: %s\\n' {json.dumps(EVIL)} >&2; exit 4",
     "demo.top": 'echo "top $*"',
+    "demo.say": 'echo "$*"',
 }
 ENTRIES = [
     {"name": "demo.txt", "summary": "TXT records", "side_effects": "read", "patterns": [r"^txt records$"]},
     {"name": "demo.upstream", "summary": "Upstream error", "side_effects": "read", "patterns": [r"^upstream$"]},
     {"name": "demo.top", "summary": "Top N", "side_effects": "read",
      "args": [{"name": "limit", "type": "int", "required": True}]},
+    {"name": "demo.say", "summary": "Say", "side_effects": "read", "args": [{"name": "text"}]},
 ]
 
 
@@ -154,5 +156,19 @@ def test_a_ledger_fault_still_gets_the_user_a_reply(opsbot, fake_slack: FakeSlac
             other.close()
         posts = fake_slack.calls_to("chat.postMessage")
         assert len(posts) == 1 and "my ledger is busy; try again in a moment" in posts[0]["text"]
+    finally:
+        sb.close()
+
+
+def test_nul_byte_in_a_run_command_gets_a_clear_answer(evil_bot, fake_slack: FakeSlack):
+    sb = make_slackbot(evil_bot, fake_slack)
+    try:
+        with connect(sb.app, fake_slack):
+            fake_slack.send_slash_command("/run", "demo.say --text a\x00b")
+            answer = fake_slack.wait_for(lambda: fake_slack.responses)[0]
+            sb.drain()
+        assert "an argument contains a NUL byte" in json.dumps(answer)
+        assert sb.metrics["failures"] == 0
+        assert not list(evil_bot.ledger.db["script_runs"].rows_where("status != 'usage'"))
     finally:
         sb.close()
