@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/cost.py
 	$(BIN)/python bench/scheduler.py
 	$(BIN)/python bench/slack_load.py
+	$(BIN)/python bench/reaper.py
 
 clean:
 	rm -rf $(VENV) .bot
