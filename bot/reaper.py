@@ -24,9 +24,8 @@ every run (see `available`).
 
 from __future__ import annotations
 
-import ctypes
+import _signal as signal  # the C module: no enum import (this file starts once per script run)
 import os
-import signal
 import sys
 import time
 
@@ -38,16 +37,36 @@ _KILL_DEADLINE_S = 10.0       # a fork bomb cannot keep the supervisor busy for 
 
 
 def _libc():
+    """prctl from libc through _ctypes: the ctypes package costs more to import than the rest of the
+    supervisor's start-up together."""
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return libc if hasattr(libc, "prctl") else None
-    except OSError:
+        import _ctypes
+    except ImportError:
+        return None
+
+    class _Int(_ctypes._SimpleCData):
+        _type_ = "i"
+
+    class _Function(_ctypes.CFuncPtr):
+        _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
+        _restype_ = _Int
+
+    class _Libc:
+        _handle = _ctypes.dlopen(None, 0)
+
+    try:
+        return _Function(("prctl", _Libc()))
+    except (AttributeError, OSError):
         return None
 
 
+_PRCTL: list = []
+
+
 def _prctl(option: int, value: int) -> bool:
-    libc = _libc()
-    return libc is not None and libc.prctl(option, value, 0, 0, 0) == 0
+    if not _PRCTL:
+        _PRCTL.append(_libc())
+    return _PRCTL[0] is not None and _PRCTL[0](option, value, 0, 0, 0) == 0
 
 
 _AVAILABLE: bool | None = None
@@ -61,8 +80,13 @@ def available() -> bool:
     return _AVAILABLE
 
 
+_START = "import sys; sys.path[:0] = [{root!r}]; from bot.reaper import main; sys.exit(main(sys.argv[1:]))"
+
+
 def supervised_argv(argv: list[str], grace_s: float) -> list[str]:
-    return [sys.executable, "-I", "-S", os.path.abspath(__file__), f"{grace_s:g}", str(os.getpid()), "--", *argv]
+    """Imported, not run as a file: the module's bytecode is cached, a main script's is not."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return [sys.executable, "-I", "-S", "-c", _START.format(root=root), f"{grace_s:g}", str(os.getpid()), "--", *argv]
 
 
 def _parents() -> dict[int, int]:
