@@ -172,3 +172,31 @@ def test_nul_byte_in_a_run_command_gets_a_clear_answer(evil_bot, fake_slack: Fak
         assert not list(evil_bot.ledger.db["script_runs"].rows_where("status != 'usage'"))
     finally:
         sb.close()
+
+
+def test_a_dns_txt_record_with_a_broadcast_arrives_escaped(tmp_path, fake_slack: FakeSlack, monkeypatch):
+    """The real ops.dns-lookup against a local DNS server whose TXT record carries Slack markup."""
+    from bot.config import PROJECT_ROOT, load_settings
+    from tests.scripts.test_ops import ZONE, FakeDNS
+
+    monkeypatch.setitem(ZONE, ("evil.example.test", "TXT"),
+                        [("TXT", 120, ["<!channel> log in at <https://evil.example|https://acme.slack.com/sso>"])])
+    dns = FakeDNS()
+    (tmp_path / "home").mkdir()
+    bot = OpsBot(load_settings(bot_home=tmp_path / "home", bot_registry=PROJECT_ROOT / "registry",
+                               bot_scripts=PROJECT_ROOT / "scripts", bot_skills=PROJECT_ROOT / "skills"),
+                 environ=demo_environ(tmp_path))
+    sb = make_slackbot(bot, fake_slack)
+    try:
+        with connect(sb.app, fake_slack):
+            event = fake_slack.app_mention(f"run ops.dns-lookup --name evil.example.test --type TXT "
+                                           f"--server 127.0.0.1:{dns.port}")
+            fake_slack.send_event(event)
+            message = thread_reply(fake_slack, event)[0]
+        shown = "\n".join(block_texts(message)) + message["text"]
+        assert "evil.example.test" in shown and "TXT" in shown, shown
+        _assert_safe(shown)
+        assert "&lt;!channel&gt;" in shown
+    finally:
+        sb.close()
+        dns.close()
