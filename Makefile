@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/slack_load.py
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/replicas.py
+	$(BIN)/python bench/reaper.py
 
 clean:
 	rm -rf $(VENV) .bot

@@ -17,9 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from bot import errors
 from bot.config import Settings
 from bot.ledger import Ledger, new_id
 from bot.memory import MemoryStore, memory_command
+from bot.mrkdwn import sanitize, strip_ansi
 from bot.ratelimit import UserRateLimiter
 from bot.redact import Redactor, secret_values_from_env
 from bot.registry import ArgError, Registry, ScriptEntry, load_registry
@@ -158,21 +160,38 @@ class OpsBot:
 
     def handle(self, incoming: Incoming) -> Reply:
         started = time.monotonic()
-        request_id = self.ledger.start_request(
-            source=incoming.source, text=self.redactor(incoming.text), user=incoming.user,
-            channel=incoming.channel, event_id=incoming.event_id, thread_ts=incoming.thread_ts)
+        try:
+            request_id = self.ledger.start_request(
+                source=incoming.source, text=self.redactor(incoming.text), user=incoming.user,
+                channel=incoming.channel, event_id=incoming.event_id, thread_ts=incoming.thread_ts)
+        except Exception as exc:  # the ledger cannot take it (disk full, locked): still a reply
+            fault = errors.describe(exc, self.settings)
+            if fault is None:
+                raise
+            log.error("request not recorded: %s", fault)
+            return Reply(errors.for_user(fault), new_id(), outcome="error", notes=[fault.line])
         try:
             reply = self._dispatch(incoming, request_id, started)
         except Exception as exc:  # a request never ends without a reply
-            log.exception("request %s failed", request_id)
-            reply = Reply(f"Sorry, something went wrong on my side ({type(exc).__name__}). "
-                          f"It is logged as request `{request_id}`.", request_id, outcome="error")
+            fault = errors.describe(exc, self.settings)
+            if fault is None:
+                log.exception("request %s failed", request_id)
+                reply = Reply(f"Sorry, something went wrong on my side ({type(exc).__name__}). "
+                              f"It is logged as request `{request_id}`.", request_id, outcome="error")
+            else:
+                log.error("request %s failed: %s", request_id, fault)
+                reply = Reply(errors.for_user(fault), request_id, outcome="error")
             reply.notes.append(self.redactor(f"{type(exc).__name__}: {exc}")[:300])
         reply.duration_ms = (time.monotonic() - started) * 1000
-        reply.text = self.redactor(reply.text)
-        self.ledger.finish_request(request_id, reply.outcome, latency_ms=round(reply.duration_ms, 1),
-                                   error="; ".join(reply.notes)[:500] or None
-                                   if reply.outcome != "ok" else None)
+        reply.text = sanitize(self.redactor(reply.text))   # script and model output are untrusted
+        try:
+            self.ledger.finish_request(request_id, reply.outcome, latency_ms=round(reply.duration_ms, 1),
+                                       error="; ".join(reply.notes)[:500] or None
+                                       if reply.outcome != "ok" else None)
+        except Exception as exc:  # the answer still goes out; the outcome could not be written
+            if (fault := errors.describe(exc, self.settings)) is None:
+                raise
+            log.error("request %s: outcome not recorded: %s", request_id, fault)
         return reply
 
     def _dispatch(self, incoming: Incoming, request_id: str, started: float) -> Reply:
@@ -253,10 +272,10 @@ class OpsBot:
                      decided_by: DecidedBy) -> Reply:
         outcome = {"ok": "ok", "usage": "refused", "timeout": "timeout", "upstream_timeout": "timeout"}.get(
             result.status, "error")
-        reply = Reply(result.message(entry), request_id, tier="script", decided_by=decided_by, outcome=outcome,
+        reply = Reply(sanitize(result.message(entry)), request_id, tier="script", decided_by=decided_by, outcome=outcome,
                       script=entry.name)
         if result.truncated or len(result.stdout) > 3500:
-            reply.artifact = Artifact(f"{entry.name}.txt", result.stdout)
+            reply.artifact = Artifact(f"{entry.name}.txt", strip_ansi(result.stdout))
         if not result.ok:
             reply.notes.append(f"{result.status} (exit {result.exit_code})")
         return reply
@@ -309,7 +328,7 @@ class OpsBot:
         try:
             args = entry.validate_args(json.loads(row["args"]))
         except ArgError as exc:
-            return Reply(f"`{entry.name}`: {exc}", request_id, tier="script", outcome="refused",
+            return Reply(sanitize(f"`{entry.name}`: {exc}"), request_id, tier="script", outcome="refused",
                          script=entry.name)
         reply = self.execute_script(incoming, request_id, entry, args, decided_by="command", confirmed=True)
         reply.duration_ms = (time.monotonic() - started) * 1000

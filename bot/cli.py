@@ -34,7 +34,8 @@ def cmd_serve(args, settings: Settings, console: Console) -> int:
     if settings.slack_configured:
         from bot.slack.server import serve_slack
 
-        return serve_slack(settings, http=args.http, port=args.port, scheduler=not args.no_scheduler)
+        return serve_slack(settings, http=args.http, port=args.port, host=args.host,
+                           scheduler=not args.no_scheduler)
     from bot.console import repl
 
     bot = _bot(settings)
@@ -182,6 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="Slack when tokens are set, otherwise the terminal console")
     serve.add_argument("--http", action="store_true", help="HTTP mode (Events API) instead of Socket Mode")
     serve.add_argument("--port", type=int, default=3000)
+    serve.add_argument("--host", help="HTTP mode: address to listen on (default BOT_HTTP_HOST, or 127.0.0.1; "
+                                      "0.0.0.0 for every interface)")
     serve.add_argument("--no-scheduler", action="store_true", help="do not run scheduled jobs in this process")
     serve.add_argument("--metrics-port", type=_port, metavar="PORT",
                        help="serve /metrics, /healthz, /readyz on PORT (BOT_METRICS_PORT); "
@@ -258,5 +261,16 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:              # one line, never a traceback (BOT_LOG_LEVEL=DEBUG logs it)
+        from bot import errors
+
+        fault = errors.describe(exc, locals().get("settings"))
+        logging.getLogger("bot").debug("%s", type(exc).__name__, exc_info=True)
+        if fault is None:
+            print(f"bot: internal error ({type(exc).__name__}): {str(exc)[:300]}; run with "
+                  "BOT_LOG_LEVEL=DEBUG for the details", file=sys.stderr)
+            return EXIT_FAIL
+        print(f"bot: {fault.line}", file=sys.stderr)
+        return fault.exit_code
     finally:
         logging.shutdown()

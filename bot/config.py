@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     slack_api_url: str | None = None
     bot_heartbeat_channel: str | None = None
     bot_alert_channel: str | None = None
+    bot_http_host: str = Field("127.0.0.1", min_length=1,
+                               description="HTTP mode's listen address; 0.0.0.0 to accept from other hosts")
 
     # Anthropic
     anthropic_api_key: SecretStr | None = None

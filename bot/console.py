@@ -12,6 +12,7 @@ from rich.panel import Panel
 from rich.status import Status
 
 from bot.app import Incoming, OpsBot, Reply
+from bot.mrkdwn import for_terminal
 from bot.progress import Progress, ProgressState
 
 PROMPT = "opsbot> "
@@ -19,13 +20,13 @@ PROMPT = "opsbot> "
 
 def print_reply(console: Console, reply: Reply) -> None:
     if console.is_terminal:
-        console.print(Panel(Markdown(reply.text), border_style="red" if reply.outcome == "error" else "cyan"))
+        console.print(Panel(Markdown(for_terminal(reply.text)), border_style="red" if reply.outcome == "error" else "cyan"))
         console.print(f"[dim]{reply.why_line()} · request {reply.request_id}[/dim]")
     else:
-        console.print(reply.text, markup=False, highlight=False)
+        console.print(for_terminal(reply.text), markup=False, highlight=False)
         console.print(f"({reply.why_line()} · request {reply.request_id})", markup=False, highlight=False)
     for note in reply.notes:
-        console.print(f"note: {note}", markup=False, style="yellow")
+        console.print(f"note: {for_terminal(note)}", markup=False, style="yellow")
     if reply.artifact:
         console.print(f"attachment: {reply.artifact.filename} ({len(reply.artifact.content)} chars)",
                       markup=False)
@@ -79,9 +80,9 @@ def ops_command(bot: OpsBot, text: str, console: Console, jobs=None) -> None:
 
     answer, _blocks = OpsCommands(bot, jobs=jobs).handle(text, user=None, channel=None)
     if console.is_terminal:
-        console.print(Panel(Markdown(answer), border_style="cyan"))
+        console.print(Panel(Markdown(for_terminal(answer)), border_style="cyan"))
     else:
-        console.print(answer, markup=False, highlight=False)
+        console.print(for_terminal(answer), markup=False, highlight=False)
 
 
 def repl(bot: OpsBot, console: Console | None = None, stdin=None, jobs=None) -> int:

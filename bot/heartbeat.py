@@ -27,6 +27,7 @@ from bot.config import Settings
 from bot.job_spec import cut
 from bot.ledger import Ledger, iso
 from bot.memory import MemoryStore, split_note
+from bot.mrkdwn import sanitize
 from bot.redact import Redactor
 from bot.stats import compute_stats
 
@@ -131,13 +132,13 @@ class Report:
         shown = self._shown(full)
         blocks: list[Any] = [HeaderBlock(text=PlainTextObject(text=self.headline()[:150], emoji=True))]
         if self.summary:
-            blocks.append(SectionBlock(text=MarkdownTextObject(text=cut(self.summary, 2900))))
+            blocks.append(SectionBlock(text=MarkdownTextObject(text=cut(sanitize(self.summary), 2900))))
         if shown:
             blocks.append(DividerBlock())
             # One section per check, at most 40 (Slack allows 50 blocks per message).
             for c in shown[:40]:
                 blocks.append(SectionBlock(text=MarkdownTextObject(
-                    text=cut(f"{ICONS[c.status]} *{c.name}* — {c.detail}", 2900))))
+                    text=cut(f"{ICONS[c.status]} *{c.name}* — {sanitize(c.detail)}", 2900))))
         elif not full:
             blocks.append(SectionBlock(text=MarkdownTextObject(text="Nothing needs attention.")))
         cost = "" if self.summary else " · 0 tokens"

@@ -6,12 +6,13 @@ import logging
 import os
 import sys
 
+from bot.mrkdwn import strip_ansi
 from bot.redact import default_redactor
 
 
 class RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = default_redactor()(record.getMessage())
+        record.msg = strip_ansi(default_redactor()(record.getMessage()))
         record.args = ()
         return True
 

@@ -6,6 +6,7 @@ import logging
 from typing import Any, Protocol
 
 from bot.config import Settings
+from bot.mrkdwn import sanitize
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ class SlackPoster:
         if not channel:
             log.warning("[no channel] %s", text)
             return None
-        return self.client.chat_postMessage(channel=channel, text=text[:39000], blocks=blocks,
+        return self.client.chat_postMessage(channel=channel, text=sanitize(text)[:39000], blocks=blocks,
                                             unfurl_links=False, unfurl_media=False)
 
 

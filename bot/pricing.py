@@ -133,7 +133,7 @@ class PriceTable:
         path = Path(path)
         try:
             data = yaml.safe_load(path.read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
+        except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
             raise PricingError(f"BOT_PRICING_FILE {path}: {exc}") from None
         models = data.get("models") if isinstance(data, dict) else None
         if not isinstance(models, dict):

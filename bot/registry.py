@@ -29,6 +29,7 @@ from pydantic import (
 
 from bot import yaml_strict
 from bot.args import parse_flags
+from bot.errors import unreadable
 from bot.problems import ArgError, Problem
 from bot.registry_checks import cross_check
 from bot.schedules import parse_schedule
@@ -433,8 +434,8 @@ def _load_yaml_entries(path: Path, kind: str, root: Path, problems: list[Problem
         problems.append(Problem(rel, exc.entry or f"(line {exc.line})", str(exc.key),
                                 f"duplicate key at line {exc.line} (first at line {exc.first_line})"))
         return []
-    except yaml.YAMLError as exc:
-        problems.append(Problem(rel, "(file)", "(yaml)", f"not valid YAML: {yaml_strict.one_line(exc)}"))
+    except (yaml.YAMLError, UnicodeDecodeError, OSError) as exc:   # not UTF-8, unreadable: a problem too
+        problems.append(Problem(rel, "(file)", "(yaml)", unreadable(exc)))
         return []
     if not isinstance(data, dict):
         problems.append(Problem(rel, "(file)", "(top level)", "expected a mapping with `scripts:` or `jobs:`"))

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from bot import reaper
 from bot.ledger import Ledger
 from bot.redact import Redactor, secret_values_from_env
 from bot.registry import Registry, ScriptEntry
@@ -78,6 +79,13 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
         pass
 
 
+def _signal_pid(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 def _last_line(text: str) -> str:
     lines = [line.strip() for line in text.strip().splitlines() if line.strip() and not line.startswith("usage:")]
     return lines[-1][:400] if lines else ""
@@ -119,6 +127,8 @@ class Runner:
         self.environ = dict(os.environ if environ is None else environ)
         self.redactor = redactor or Redactor()
         self.redactor.add(*secret_values_from_env(self.environ))
+        for entry in registry.scripts.values():     # every configured service's Basic credentials
+            self.redactor.add_credentials(*(self.environ.get(name) for name in (*entry.env, *entry.env_optional)))
 
     def child_env(self, entry: ScriptEntry) -> dict[str, str]:
         """Only what the entry names, its <SERVICE>_API_URL, and a minimal PATH/HOME/LANG."""
@@ -142,8 +152,15 @@ class Runner:
         argv = [str(self.registry.script_path(entry)), *entry.to_argv(args)]
         if json_output:
             argv.append("--json")
+        if any("\x00" in part for part in argv):       # the OS cannot pass it: a usage error, not a crash
+            result = ScriptResult(entry.name, args, None, "usage", "", f"{entry.name}: an argument contains a NUL "
+                                  "byte", 0.0)
+            return self._record(result, request_id, job_run_id)
         env = self.child_env(entry)
         self.redactor.add(*(env[name] for name in entry.env if name in env))
+        supervised = reaper.available()
+        if supervised:                  # a subreaper per run: see bot/reaper.py
+            argv = reaper.supervised_argv(argv, KILL_GRACE_S)
         started = time.monotonic()
         exit_code: int | None
         try:
@@ -169,7 +186,13 @@ class Runner:
             exit_code = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             timed_out = True
-            exit_code = self._kill_group(proc)
+            exit_code = self._stop(proc, supervised)
+        except BaseException:           # interrupted (Ctrl-C, shutdown): the run's processes go with it
+            self._stop(proc, supervised)
+            raise
+        finally:
+            if not supervised:          # the supervisor cleared its tree; without one, at least the group
+                _signal_group(proc.pid, signal.SIGKILL)
         out_reader.join(KILL_GRACE_S)
         err_reader.join(KILL_GRACE_S)
         duration_ms = (time.monotonic() - started) * 1000
@@ -186,6 +209,22 @@ class Runner:
         result = ScriptResult(entry.name, args, exit_code, status, stdout, stderr, duration_ms, truncated,
                               out_reader.total, {"timeout_s": timeout})
         return self._record(result, request_id, job_run_id)
+
+    @classmethod
+    def _stop(cls, proc: subprocess.Popen, supervised: bool) -> int | None:
+        """Stop a run: the supervisor SIGTERMs, waits and SIGKILLs every process of the run, then exits.
+        Should it not exit in time, SIGKILL it and everything below it."""
+        if not supervised:
+            return cls._kill_group(proc)
+        try:
+            proc.send_signal(signal.SIGTERM)
+            return proc.wait(timeout=2 * KILL_GRACE_S + 1)
+        except subprocess.TimeoutExpired:
+            left = reaper.descendants(proc.pid)
+            _signal_group(proc.pid, signal.SIGKILL)
+            for pid in left:
+                _signal_pid(pid, signal.SIGKILL)
+            return cls._kill_group(proc)
 
     @staticmethod
     def _kill_group(proc: subprocess.Popen) -> int | None:

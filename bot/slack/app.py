@@ -34,11 +34,13 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot import learn_ops
 from bot.app import Incoming, OpsBot, PendingConfirmation, Reply
+from bot.errors import quietly
 from bot.ledger import iso, new_id, now_iso
 from bot.slack import blocks as bk
 from bot.slack import learn
 from bot.slack.delivery import AckGate, dedupe_key
 from bot.slack.directory import GroupDirectory, ThreadTracker
+from bot.slack.httpserver import malformed_payload_response
 from bot.slack.progress import Placeholder, Reaction
 
 log = logging.getLogger(__name__)
@@ -115,11 +117,11 @@ class SlackBot:
         app.error(self._on_error)
         return app
 
-    def _ignore(self) -> None:
-        return None
+    _ignore = staticmethod(lambda: None)
 
-    def _on_error(self, error: Exception) -> None:
+    def _on_error(self, error: Exception) -> Any:
         log.error("bolt listener error: %s", self.redact(f"{type(error).__name__}: {error}")[:300])
+        return malformed_payload_response(error)       # 400 rather than 500 for a payload of the wrong shape
 
     # -- plumbing --------------------------------------------------------------------------------
 
@@ -187,10 +189,7 @@ class SlackBot:
 
     def _react(self, how: str, channel: str, ts: str) -> bool:
         try:
-            if how == "add":
-                self.client.reactions_add(channel=channel, timestamp=ts, name=PROGRESS_REACTION)
-            else:
-                self.client.reactions_remove(channel=channel, timestamp=ts, name=PROGRESS_REACTION)
+            getattr(self.client, f"reactions_{how}")(channel=channel, timestamp=ts, name=PROGRESS_REACTION)
             return True
         except (SlackApiError, SlackClientError) as exc:
             log.info("reactions.%s failed: %s", how, type(exc).__name__)
@@ -304,7 +303,7 @@ class SlackBot:
         or the answer in the thread (long output as a file)."""
         if reply.confirmation is not None:
             blocks = bk.confirmation_blocks(reply, reply.confirmation, self.redact)
-            text = bk.fallback(self.redact(f"Confirm to run {reply.confirmation.command()}"))
+            text = bk.fallback(bk.sanitize(self.redact(f"Confirm to run {reply.confirmation.command()}")))
             if respond is not None:
                 respond(response_type="ephemeral", text=text, blocks=blocks)
             else:
@@ -325,7 +324,7 @@ class SlackBot:
         if long:
             content = self.redact(reply.artifact.content if reply.artifact else reply.text)
             filename = reply.artifact.filename if reply.artifact else f"opsbot-{reply.request_id}.txt"
-            body = bk.long_summary(reply, filename, content)
+            body = bk.long_summary(reply, filename, bk.sanitize(content))
         else:
             body = self.redact(reply.text)
         blocks = bk.answer_blocks(reply, body=body, requested_by=requested_by, via=via)
@@ -338,7 +337,7 @@ class SlackBot:
                 raise
             respond(response_type="in_channel", text=bk.fallback(body), blocks=blocks)
             return None
-        self.ledger.set_reply_ts(reply.request_id, ts)
+        quietly(self.ledger.set_reply_ts, reply.request_id, ts)
         self.threads.mark(channel, thread_ts or ts)
         self.count("replies")
         if long:
@@ -400,8 +399,8 @@ class SlackBot:
         request = self.ledger.get_request(row["request_id"]) or {}
         channel = request.get("channel") or row.get("channel") or clicked_in
         thread_ts = request.get("thread_ts")
-        command = self.redact(PendingConfirmation(row["id"], row["script"], json.loads(row["args"] or "{}"),
-                                                  row["user"], row["expires_at"]).command())
+        command = bk.sanitize(self.redact(PendingConfirmation(row["id"], row["script"], json.loads(row["args"] or "{}"),
+                                                  row["user"], row["expires_at"]).command()))
         requester = user == row["user"]
         live = dt.datetime.fromisoformat(row["expires_at"]) > dt.datetime.now(dt.UTC)
         if requester and approve and row["status"] == "pending" and live:

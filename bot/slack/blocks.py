@@ -16,6 +16,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.app import PendingConfirmation, Reply
+from bot.mrkdwn import sanitize
 
 CONFIRM_ACTION = "opsbot_confirm"
 CANCEL_ACTION = "opsbot_cancel"
@@ -104,7 +105,7 @@ def long_summary(reply: Reply, filename: str, content: str) -> str:
 
 def confirmation_blocks(reply: Reply, pending: PendingConfirmation, redact=lambda text: text) -> list[dict[str, Any]]:
     """Exactly what will run, and Confirm/Cancel for the requester (the value is the confirmation id)."""
-    text = (f":warning: `{pending.script}` changes things. This will run:\n```{redact(pending.command())}```\n"
+    text = (f":warning: `{pending.script}` changes things. This will run:\n```{sanitize(redact(pending.command()))}```\n"
             f"Only <@{pending.user}> can confirm; this expires in 10 minutes.")
     return _dicts([
         SectionBlock(text=MarkdownTextObject(text=text)),
@@ -133,7 +134,7 @@ def _candidates(raw: str | None) -> str:
 
 
 def _clip(text: str | None, limit: int = 300) -> str:
-    text = (text or "").replace("```", "'''").strip()
+    text = sanitize((text or "").replace("```", "'''").strip())
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from bot.mrkdwn import sanitize
 from bot.ops_commands import OpsCommands
 from bot.slack import blocks as bk
 from bot.slack.delivery import dedupe_key
@@ -42,7 +43,7 @@ class Commands:
         decision = self.sb.bot.router.explicit(text)      # the same check `run …` in a message gets
         if decision.error is None:
             return None
-        return f"{decision.error}\n{decision.usage or RUN_USAGE}", decision.script
+        return f"{sanitize(decision.error)}\n{sanitize(decision.usage) or RUN_USAGE}", decision.script
 
     def on_run(self, ack: Callable, command: dict, respond: Callable) -> None:
         text = (command.get("text") or "").strip()
@@ -83,7 +84,7 @@ class Commands:
         except Exception as exc:
             self.sb.fail(exc, channel=channel, thread_ts=None, user=user, respond=respond)
             return
-        message = bk.ephemeral(text)
+        message = bk.ephemeral(sanitize(text))      # job errors and outputs quote upstream text
         if blocks:
             message["blocks"] = blocks[: bk.MAX_BLOCKS]
         respond(**message)

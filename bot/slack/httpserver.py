@@ -15,14 +15,17 @@ header/body read timeouts, /healthz for load balancers, 404/405/413/400 otherwis
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
 import time
 from contextlib import suppress
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import parse_qs
 
 from slack_bolt.request import BoltRequest
+from slack_bolt.response import BoltResponse
 
 from bot import metrics
 
@@ -35,6 +38,43 @@ IDLE_TIMEOUT_S = 30.0
 ROUTE_TIMEOUT_S = 5.0
 
 
+def malformed_body(body: bytes) -> str | None:
+    """Why a body is not something Slack sends (a JSON object, or form data: a slash command, or a
+    `payload=` JSON object for interactivity); None when it is. Bolt answers 500 on these otherwise."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return "body is not UTF-8"
+    if text.lstrip().startswith(("{", "[")):
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return "body is not valid JSON"
+        return None if isinstance(data, dict) else "JSON body is not an object"
+    try:
+        form = parse_qs(text, strict_parsing=True, max_num_fields=1000)
+    except ValueError:
+        return "body is neither JSON nor form data"
+    if "payload" in form:
+        try:
+            payload = json.loads(form["payload"][0])
+        except ValueError:
+            return "form field payload is not valid JSON"
+        if not isinstance(payload, dict):
+            return "form field payload is not a JSON object"
+    return None
+
+
+# What Bolt raises when a JSON object does not have the shape of a Slack payload ({"event": null}, …).
+SHAPE_ERRORS = (AttributeError, KeyError, TypeError, ValueError, IndexError)
+
+
+def malformed_payload_response(error: Exception) -> BoltResponse | None:
+    """For Bolt's error handler: our listeners only look at the payload and queue work, so a shape error
+    there means a payload Slack would not send; the answer is 400, not Bolt's default 500."""
+    return BoltResponse(status=400, body="malformed Slack payload") if isinstance(error, SHAPE_ERRORS) else None
+
+
 class _Reject(Exception):
     def __init__(self, status: int):
         self.status = status
@@ -43,7 +83,7 @@ class _Reject(Exception):
 class SlackHTTPServer:
     """Serve `app` (a slack_bolt App) at POST `path`; `gate` (an AckGate) counts requests in flight."""
 
-    def __init__(self, app: Any, host: str = "0.0.0.0", port: int = 3000, *, path: str = "/slack/events",
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 3000, *, path: str = "/slack/events",
                  gate: Any = None, routes: dict[str, Any] | None = None):
         self.app, self.host, self.port, self.path, self.gate = app, host, port, path, gate
         self.routes = routes or {}
@@ -188,11 +228,17 @@ class SlackHTTPServer:
             await self._send(writer, 404, b"not found", keep_alive=keep_alive)
         elif method != "POST":
             await self._send(writer, 405, b"method not allowed", keep_alive=keep_alive, extra={"Allow": "POST"})
+        elif (problem := malformed_body(body)) is not None:
+            log.info("rejected a POST: %s", problem)
+            await self._send(writer, 400, problem.encode(), keep_alive=keep_alive)
         else:
             try:
                 response = self.app.dispatch(BoltRequest(body=body.decode("utf-8"), query=query, headers=headers))
                 status, content = response.status, (response.body or "").encode("utf-8")
                 extra = {k: v[0] for k, v in response.headers.items() if v and k.lower() != "content-length"}
+            except SHAPE_ERRORS as exc:  # our listeners only queue work: Bolt choked on the payload's shape
+                log.info("rejected a POST: malformed Slack payload (%s)", type(exc).__name__)
+                status, content, extra = 400, b"malformed Slack payload", {}
             except Exception as exc:  # Bolt handles listener errors itself; this is a bug of ours
                 log.error("dispatch failed: %s", type(exc).__name__)
                 status, content, extra = 500, b"", {}

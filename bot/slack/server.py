@@ -10,6 +10,7 @@ once across them.
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 import signal
@@ -25,7 +26,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from bot import health, metrics
 from bot.config import ConfigError, Settings, load_settings
 from bot.slack.app import SlackBot
-from bot.slack.httpserver import SlackHTTPServer
+from bot.slack.httpserver import SHAPE_ERRORS, SlackHTTPServer, malformed_body
 from bot.slack.webclient import make_web_client
 
 log = logging.getLogger(__name__)
@@ -47,12 +48,28 @@ def wsgi_app(slackbot: SlackBot):
         if path != EVENTS_PATH:
             start_response("404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", "9")])
             return [b"not found"]
-        return bolt(environ, start_response)
+        if environ.get("REQUEST_METHOD") == "POST":
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = -1
+            body = environ["wsgi.input"].read(length) if length > 0 else b""
+            problem = "bad Content-Length" if length < 0 else malformed_body(body)
+            if problem is not None:
+                start_response("400 Bad Request", [("Content-Type", "text/plain"),
+                                                   ("Content-Length", str(len(problem)))])
+                return [problem.encode()]
+            environ["wsgi.input"] = io.BytesIO(body)        # Bolt reads it again
+        try:
+            return bolt(environ, start_response)
+        except SHAPE_ERRORS:                                 # see httpserver: a payload of the wrong shape
+            start_response("400 Bad Request", [("Content-Type", "text/plain"), ("Content-Length", "23")])
+            return [b"malformed Slack payload"]
 
     return application
 
 
-def http_server(slackbot: SlackBot, host: str = "0.0.0.0", port: int = 3000) -> SlackHTTPServer:
+def http_server(slackbot: SlackBot, host: str = "127.0.0.1", port: int = 3000) -> SlackHTTPServer:
     """The HTTP-mode server (call .start(), then .stop(); port 0 picks a free one)."""
     from bot.health import routes
 
@@ -177,7 +194,8 @@ def create_wsgi_app(settings: Settings | None = None):
 
 
 def serve_slack(settings: Settings, *, http: bool = False, port: int = 3000, scheduler: bool = True,
-                host: str = "0.0.0.0", stop: threading.Event | None = None) -> int:
+                host: str | None = None, stop: threading.Event | None = None) -> int:
+    host = host or settings.bot_http_host
     slackbot = build_slackbot(settings, http=http)
     handle, slackbot.jobs = _jobs(slackbot, settings, scheduler)
     metrics.watch_scheduler(handle)

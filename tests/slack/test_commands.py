@@ -17,7 +17,7 @@ def test_run_with_bad_args_is_answered_ephemerally_with_the_scripts_help(connect
     ack = fake_slack.wait_for_ack(fake_slack.send_slash_command("/run", "demo.top --limit many"))
     text = _ephemeral_text(ack)
     assert "`demo.top`: --limit: expected int (got 'many')" in text
-    assert "usage: `demo.top --limit <int>`" in text and "--limit: how many (required)" in text
+    assert "usage: `demo.top --limit &lt;int&gt;`" in text and "--limit: how many (required)" in text
 
     missing = _ephemeral_text(fake_slack.wait_for_ack(fake_slack.send_slash_command("/run", "demo.top")))
     assert "missing required argument --limit" in missing
@@ -59,7 +59,7 @@ def _ops(fake: FakeSlack, text: str, user: str = ALICE) -> str:
 
 def test_ops_help_and_scripts_list_only_what_the_user_may_run(connected, fake_slack: FakeSlack):
     alice = _ops(fake_slack, "help")
-    assert "/run <script>" in alice and "*demo*:" in alice and "restart*" in alice
+    assert "/run &lt;script&gt;" in alice and "*demo*:" in alice and "restart*" in alice
     assert "finance" not in alice and "botonly" not in alice and "oncall" not in alice
     bob = _ops(fake_slack, "help", user=BOB)
     assert "finance" in bob and "botonly" not in bob
@@ -67,7 +67,7 @@ def test_ops_help_and_scripts_list_only_what_the_user_may_run(connected, fake_sl
     assert "`demo.status` — Status of the demo system" in listing and "`demo.restart` ⚠" in listing
     assert "demo.finance" not in listing
     detail = _ops(fake_slack, "scripts demo")
-    assert "usage: `demo.top --limit <int>`" in detail
+    assert "usage: `demo.top --limit &lt;int&gt;`" in detail
     assert "No scripts you may run in `stripe`" in _ops(fake_slack, "scripts stripe")
     assert "I don't know `/ops frobnicate`" in _ops(fake_slack, "frobnicate")
 

@@ -41,7 +41,7 @@ def test_acks_stay_fast_while_answers_are_slow(connected, fake_slack: FakeSlack)
 
 
 def test_progress_reaction_is_added_and_removed(opsbot, fake_slack: FakeSlack):
-    sb = make_slackbot(opsbot, fake_slack, progress_after_s=0.05)
+    sb = make_slackbot(opsbot, fake_slack, progress_after_s=0.2)
     try:
         with connect(sb.app, fake_slack):
             slow, fast = fake_slack.app_mention("slow thing"), fake_slack.app_mention("what is the demo status")
