@@ -13,8 +13,8 @@ import os
 
 import pytest
 
-from bot import heartbeat
-from bot.heartbeat import (
+from bot.jobs import checks as heartbeat
+from bot.jobs.checks import (
     Check,
     Report,
     build_report,
@@ -274,7 +274,7 @@ def test_heartbeat_job_posts_on_change_and_records_itself(world, slack, fake_ant
 
 
 def test_heartbeat_without_slack_logs_its_report_only_on_change(world, caplog):
-    from bot.posters import LogPoster
+    from bot.jobs.posters import LogPoster
 
     service = world.service(poster=LogPoster())
     assert service.run_now("heartbeat").ok and service.run_now("heartbeat").ok

@@ -20,8 +20,8 @@ import pytest
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.app import Reply
+from bot.jobs.schedule import HOUSEKEEPING, JobNotFound, LogPoster, build_trigger, start_scheduler
 from bot.ledger import Ledger
-from bot.scheduler import HOUSEKEEPING, JobNotFound, LogPoster, build_trigger, start_scheduler
 from tests.test_scheduler_helpers import T0, Clock, RecordingPoster, World
 
 ROOT = Path(__file__).resolve().parent.parent

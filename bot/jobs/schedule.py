@@ -9,8 +9,8 @@ Where state lives: everything that must survive a restart or a kill -9 is in the
 job_runs, alerts, leases); APScheduler only holds the in-memory timetable of the process that holds
 the "scheduler" lease, and is rebuilt from the ledger whenever a process takes the lease.
 
-The pieces: bot/job_spec.py (what a job is), bot/job_runs.py (running one: failure counting,
-auto-disable, one alert, interrupted runs), bot/posters.py (where output goes), bot/heartbeat.py (the
+The pieces: bot/jobs/spec.py (what a job is), bot/jobs/run.py (running one: failure counting,
+auto-disable, one alert, interrupted runs), bot/jobs/posters.py (where output goes), bot/jobs/checks.py (the
 checks and the report). This module schedules them:
 - A job whose script needs credentials that are not set (or a skill job without LLM tiers) is
   "waiting": shown, not scheduled, never counted. Enabling a job again resets its count.
@@ -33,7 +33,7 @@ from typing import Any
 
 from bot.app import OpsBot
 from bot.config import Settings
-from bot.heartbeat import (
+from bot.jobs.checks import (
     Check,
     Report,
     anthropic_summarizer,
@@ -50,11 +50,11 @@ from bot.heartbeat import (
     check_tiers,
     should_post,
 )
-from bot.job_runs import JobRunner, Outcome, RunResult
-from bot.job_spec import HEARTBEAT, Clock, JobNotFound, JobSpec, build_trigger, parse_time, utcnow
+from bot.jobs.posters import LogPoster, Poster, SlackPoster, default_poster, deliver
+from bot.jobs.run import JobRunner, Outcome, RunResult
+from bot.jobs.spec import HEARTBEAT, Clock, JobNotFound, JobSpec, build_trigger, parse_time, utcnow
 from bot.learn_ops import zero_token_check
 from bot.ledger import iso
-from bot.posters import LogPoster, Poster, SlackPoster, default_poster, deliver
 
 __all__ = ["JobNotFound", "JobService", "LogPoster", "Poster", "RunResult", "SchedulerHandle", "SlackPoster",
            "build_trigger", "default_poster", "start_scheduler"]
@@ -443,7 +443,7 @@ class JobService:
 
     def jobs_command(self, args: list[str], *, user: str | None = None) -> CommandResult:
         """`/ops jobs [list | run NAME | enable NAME | disable NAME [reason…] | history NAME]`."""
-        from bot.job_render import history_text, jobs_blocks, jobs_text
+        from bot.jobs.render import history_text, jobs_blocks, jobs_text
 
         verb = args[0].lower() if args else "list"
         usage = "usage: /ops jobs [list | run NAME | enable NAME | disable NAME [reason] | history NAME]"

@@ -1,5 +1,5 @@
 """`bot jobs list|run|enable|disable|history` and `bot health` (renderings shared with `/ops jobs`:
-bot/job_render.py)."""
+bot/jobs/render.py)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from bot.job_render import history_text, jobs_text, short_time, state_label
+from bot.jobs.render import history_text, jobs_text, short_time, state_label
 
 EXIT_OK, EXIT_FAIL = 0, 1
 
 
 def _service(settings):
-    from bot.scheduler import JobService, default_poster
+    from bot.jobs.schedule import JobService, default_poster
     from bot.wiring import create_bot
 
     return JobService(create_bot(settings), settings, poster=default_poster(settings))
@@ -33,7 +33,7 @@ def _names_a_job(command):
 
     @functools.wraps(command)
     def run(args, settings, console: Console) -> int:
-        from bot.scheduler import JobNotFound
+        from bot.jobs.schedule import JobNotFound
 
         try:
             return command(args, settings, console)

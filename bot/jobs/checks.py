@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import Settings
-from bot.job_spec import cut
+from bot.jobs.spec import cut
 from bot.ledger import Ledger, iso
 from bot.memory import MemoryStore, split_note
 from bot.redact import Redactor
