@@ -23,6 +23,7 @@ from bot.jobs.checks import (
     check_stuck_requests,
     should_post,
 )
+from bot.jobs.commands import health
 from tests.test_scheduler_helpers import FakeSlackAuth, RecordingPoster, World, closed_port
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -327,7 +328,7 @@ def test_cli_health_json(world, monkeypatch, capsys):
 
 
 def test_ops_health_command(world):
-    result = world.service().health_command()
+    result = health(world.service())
     assert result.blocks[0]["type"] == "header" and "opsbot heartbeat" in result.text
 
 

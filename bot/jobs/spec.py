@@ -18,12 +18,10 @@ from bot.registry_checks import write_refusal
 
 if TYPE_CHECKING:
     from bot.app import OpsBot
-    from bot.config import Settings
     from bot.registry import JobEntry, Registry
 
 HEARTBEAT = "heartbeat"                 # the built-in job; registry jobs may not take its name
 BUILT_IN_JOBS = frozenset({HEARTBEAT})
-HEARTBEAT_TIMEOUT_S = 120.0
 FIRES_WITHIN = dt.timedelta(days=5 * 366)
 _EVERY = re.compile(r"every\s+(\d+)\s*([smhd])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -91,7 +89,7 @@ def build_trigger(schedule: str, timezone: str = "UTC", anchor: dt.datetime | No
 
 @dataclass(frozen=True)
 class JobSpec:
-    """A registry job (or the built-in heartbeat) with its resolved target and timeout."""
+    """A registry job (or the built-in heartbeat: bot/jobs/heartbeat.py) with its resolved target and timeout."""
 
     name: str
     schedule: str
@@ -122,14 +120,6 @@ class JobSpec:
                    registry_enabled=entry.enabled, timeout_s=timeout, max_failures=entry.max_failures,
                    description=entry.description, requires_env=tuple(entry.requires_env),
                    allow_write=entry.allow_write)
-
-    @classmethod
-    def heartbeat(cls, settings: Settings) -> JobSpec:
-        """The built-in heartbeat (BOT_HEARTBEAT_CRON, BOT_HEARTBEAT_CHANNEL). Raises ValueError on a bad cron."""
-        build_trigger(settings.bot_heartbeat_cron)
-        return cls(name=HEARTBEAT, schedule=settings.bot_heartbeat_cron, timezone="UTC", kind="builtin",
-                   target=HEARTBEAT, post_to=settings.bot_heartbeat_channel, alert_to=settings.bot_alert_channel,
-                   timeout_s=HEARTBEAT_TIMEOUT_S, description="Built-in health check: zero tokens when all is well")
 
     @property
     def target_label(self) -> str:
