@@ -1,4 +1,4 @@
-"""The heartbeat: a built-in job that checks everything the bot depends on, at zero tokens when all is well.
+"""The heartbeat's checks and report: everything the bot depends on, at zero tokens when all is well (the job: heartbeat.py).
 
 Each check is a small function returning a `Check(name, status, detail)`; `build_report` runs them
 (a check that crashes is itself a failed check) into a `Report` with `.status` (ok/warn/fail),
