@@ -84,7 +84,8 @@ class JobService:
         self._aps = None
         self._lock = threading.RLock()
         self.runner = JobRunner(bot, self.settings, poster=self.poster, clock=self.clock, holder=self.holder,
-                                builtins={HEARTBEAT: lambda now: heartbeat_job.run(self, now)}, on_disabled=self._unschedule)
+                                builtins={HEARTBEAT: lambda now: heartbeat_job.run(self, now)},
+                                on_disabled=self._unschedule)
         self.specs: dict[str, JobSpec] = {}
         if heartbeat:
             try:
