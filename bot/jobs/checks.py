@@ -1,5 +1,4 @@
-"""The heartbeat's checks and report: everything the bot depends on, at zero tokens when all is well.
-(The heartbeat job itself, which runs them on a schedule, is bot/jobs/heartbeat.py.)
+"""The heartbeat's checks and report, at zero tokens when all is well (the job: bot/jobs/heartbeat.py).
 
 Each check is a small function returning a `Check(name, status, detail)`; `build_report` runs them
 (a check that crashes is itself a failed check) into a `Report` with `.status` (ok/warn/fail),
