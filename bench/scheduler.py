@@ -34,8 +34,9 @@ sys.path.insert(0, str(ROOT))
 
 from bot.app import OpsBot  # noqa: E402
 from bot.config import Settings  # noqa: E402
+from bot.jobs.posters import LogPoster  # noqa: E402
+from bot.jobs.schedule import JobService  # noqa: E402
 from bot.registry import load_registry  # noqa: E402
-from bot.scheduler import JobService, LogPoster  # noqa: E402
 
 ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Tokyo", "Australia/Sydney"]
 

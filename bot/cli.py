@@ -46,7 +46,7 @@ def cmd_serve(args, settings: Settings, console: Console) -> int:
         serve_port(settings.bot_metrics_port, bot.ledger)
     scheduler = None
     if settings.bot_scheduler and not args.no_scheduler:
-        from bot.scheduler import start_scheduler
+        from bot.jobs.schedule import start_scheduler
 
         scheduler = start_scheduler(bot, settings)
         if settings.bot_metrics_port is not None:
@@ -229,7 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extensions():
     """Subcommands that live beside their feature: each module has `add_commands(subparsers)`."""
-    from bot import jobs_cli, learn_cli, ledger_cli
+    from bot import learn_cli, ledger_cli
+    from bot.jobs import cli as jobs_cli
     from bot.slack import cli as slack_cli
 
     return [jobs_cli.add_commands, slack_cli.add_commands, ledger_cli.add_commands, learn_cli.add_commands]

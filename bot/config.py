@@ -119,9 +119,9 @@ class Settings(BaseSettings):
     @field_validator("bot_heartbeat_cron")
     @classmethod
     def _heartbeat_fires(cls, value: str) -> str:
-        from bot.schedules import parse_schedule
+        from bot.jobs.spec import build_trigger
 
-        parse_schedule(value)         # malformed or never fires: an error at start-up, not a log line
+        build_trigger(value)         # malformed or never fires: an error at start-up, not a log line
         return value
 
     def require_folders(self) -> None:

@@ -17,7 +17,7 @@ from bot.registry import load_registry
 
 if TYPE_CHECKING:
     from bot.app import OpsBot
-    from bot.heartbeat import Check
+    from bot.jobs.checks import Check
     from bot.learning import LearnResult, Suggestion
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ def skip_one(bot: OpsBot, key: str, user: str | None) -> str:
 
 def zero_token_check(bot: OpsBot, now: dt.datetime) -> Check:
     """The heartbeat's line: requests of the last 7 days that a learned phrasing would answer at 0 tokens."""
-    from bot.heartbeat import Check
+    from bot.jobs.checks import Check
     from bot.learning import corpus_dir, learn, load_corpus
 
     result = learn(bot.ledger, bot.registry, now - dt.timedelta(days=7),

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.app import OpsBot
+from bot.jobs import commands as jobs_commands
 from bot.registry import ScriptEntry
 
 OPS_USAGE = ("usage: `/ops scripts [service]` · `/ops jobs [list|run|enable|disable|history] [name]` · "
@@ -122,12 +123,15 @@ class OpsCommands:
     def jobs(self, args: list[str], user: str | None, channel: str | None) -> tuple[str, Blocks]:
         if self.jobs_service is None:
             return "Scheduled jobs are not available in this process.", None
-        verb = args[0].lower() if args else "list"
-        if verb in ("run", "enable", "disable") and len(args) > 1:
-            refusal = self._job_acl(args[1], user, channel)
+        try:
+            command = jobs_commands.parse(args)
+        except jobs_commands.UsageError as exc:
+            return str(exc), None
+        if command.changes_job:
+            refusal = self._job_acl(command.name or "", user, channel)
             if refusal:
                 return refusal, None
-        result = self.jobs_service.jobs_command(args, user=user)
+        result = jobs_commands.answer(self.jobs_service, command, user=user)
         return result.text, result.blocks
 
     def _job_acl(self, name: str, user: str | None, channel: str | None) -> str | None:
@@ -141,5 +145,5 @@ class OpsCommands:
     def health(self) -> tuple[str, Blocks]:
         if self.jobs_service is None:
             return "Health checks are not available in this process.", None
-        result = self.jobs_service.health_command()
+        result = jobs_commands.health(self.jobs_service)
         return result.text, result.blocks

@@ -30,9 +30,9 @@ from pydantic import (
 from bot import yaml_strict
 from bot.args import parse_flags
 from bot.errors import unreadable
+from bot.jobs.spec import BUILT_IN_JOBS, build_trigger
 from bot.problems import ArgError, Problem
 from bot.registry_checks import cross_check
-from bot.schedules import parse_schedule
 from bot.vocab import SkillTier
 
 ArgType = Literal["string", "int", "float", "bool", "enum", "url", "host", "date"]
@@ -300,9 +300,6 @@ class ScriptEntry(_Strict):
         }
 
 
-BUILT_IN_JOBS = frozenset({"heartbeat"})
-
-
 class JobEntry(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     schedule: str
@@ -354,7 +351,7 @@ class JobEntry(_Strict):
     @field_validator("schedule")
     @classmethod
     def _valid_schedule(cls, schedule: str) -> str:
-        parse_schedule(schedule)
+        build_trigger(schedule)
         return schedule
 
 

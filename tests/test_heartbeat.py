@@ -13,8 +13,8 @@ import os
 
 import pytest
 
-from bot import heartbeat
-from bot.heartbeat import (
+from bot.jobs import checks as heartbeat
+from bot.jobs.checks import (
     Check,
     Report,
     build_report,
@@ -23,6 +23,7 @@ from bot.heartbeat import (
     check_stuck_requests,
     should_post,
 )
+from bot.jobs.commands import health
 from tests.test_scheduler_helpers import FakeSlackAuth, RecordingPoster, World, closed_port
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -274,7 +275,7 @@ def test_heartbeat_job_posts_on_change_and_records_itself(world, slack, fake_ant
 
 
 def test_heartbeat_without_slack_logs_its_report_only_on_change(world, caplog):
-    from bot.posters import LogPoster
+    from bot.jobs.posters import LogPoster
 
     service = world.service(poster=LogPoster())
     assert service.run_now("heartbeat").ok and service.run_now("heartbeat").ok
@@ -327,7 +328,7 @@ def test_cli_health_json(world, monkeypatch, capsys):
 
 
 def test_ops_health_command(world):
-    result = world.service().health_command()
+    result = health(world.service())
     assert result.blocks[0]["type"] == "header" and "opsbot heartbeat" in result.text
 
 

@@ -20,8 +20,11 @@ import pytest
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.app import Reply
+from bot.jobs.commands import answer
+from bot.jobs.posters import LogPoster
+from bot.jobs.schedule import HOUSEKEEPING, start_scheduler
+from bot.jobs.spec import JobNotFound, build_trigger
 from bot.ledger import Ledger
-from bot.scheduler import HOUSEKEEPING, JobNotFound, LogPoster, build_trigger, start_scheduler
 from tests.test_scheduler_helpers import T0, Clock, RecordingPoster, World
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -216,7 +219,7 @@ def test_unknown_job_names_say_what_exists(world):
     service = world.service()
     with pytest.raises(JobNotFound, match="known: flaky, heartbeat"):
         service.run_now("nope")
-    assert service.jobs_command(["run", "nope"]).ok is False
+    assert answer(service, ["run", "nope"]).ok is False
 
 
 # -- skill jobs ---------------------------------------------------------------------------------------
@@ -570,15 +573,15 @@ def test_cli_jobs_list_json_run_disable_enable_history(cli_env, capsys):
 
 def test_ops_jobs_command_for_slack(world):
     service = world.service()
-    listing = service.jobs_command([])
+    listing = answer(service, [])
     assert "*flaky*" in listing.text and listing.blocks[0]["type"] == "header"
-    run = service.jobs_command(["run", "flaky"], user="U1")
+    run = answer(service, ["run", "flaky"], user="U1")
     assert run.ok and "run 1: ok" in run.text
-    assert "disabled" in service.jobs_command(["disable", "flaky", "too", "noisy"], user="U1").text
+    assert "disabled" in answer(service, ["disable", "flaky", "too", "noisy"], user="U1").text
     assert "too noisy (by U1)" in service.job("flaky")["disabled_reason"]
-    assert "enabled by U1" in service.jobs_command(["enable", "flaky"], user="U1").text
-    assert "#1" in service.jobs_command(["history", "flaky"]).text
-    assert service.jobs_command(["run"]).ok is False
+    assert "enabled by U1" in answer(service, ["enable", "flaky"], user="U1").text
+    assert "#1" in answer(service, ["history", "flaky"]).text
+    assert answer(service, ["run"]).ok is False
 
 
 def test_shipped_jobs_registry_is_valid():

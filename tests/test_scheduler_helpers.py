@@ -20,7 +20,7 @@ import yaml
 
 from bot.app import OpsBot
 from bot.config import Settings
-from bot.scheduler import JobService
+from bot.jobs.schedule import JobService
 
 # Each script appends a line to ../state/<name>.runs (so tests count real executions), then acts on
 # ../state/<name>.mode: ok | fail | hang (writes its pid, then sleeps).
@@ -145,7 +145,8 @@ class World:
             "from apscheduler.triggers.cron import CronTrigger\n"
             "from bot.app import OpsBot\n"
             "from bot.config import Settings\n"
-            "from bot.scheduler import JobService, LogPoster, start_scheduler\n"
+            "from bot.jobs.posters import LogPoster\n"
+            "from bot.jobs.schedule import JobService, start_scheduler\n"
             f"settings = Settings(**json.loads({json.dumps(json.dumps(self.settings_json(**settings)))}))\n"
             f"bot = OpsBot(settings, environ={self.environ()!r})\n"
             f"service = JobService(bot, settings, poster=LogPoster(), summarizer=None{service_args})\n"

@@ -1,4 +1,4 @@
-"""Scheduled jobs' runtime state (bot/scheduler.py), the scheduler lease, alerts and key/value state.
+"""Scheduled jobs' runtime state (bot/jobs/schedule.py), the scheduler lease, alerts and key/value state.
 
 Every step that can decide on a disable (or a leader) is one write transaction (BEGIN IMMEDIATE in
 SQLite, the advisory write lock in PostgreSQL), so two racing runs — threads, processes or replicas on

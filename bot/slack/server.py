@@ -172,7 +172,8 @@ def apologise_for_interrupted(slackbot: SlackBot) -> int:
 def _jobs(slackbot: SlackBot, settings: Settings, run_scheduler: bool):
     """The scheduler (when this process runs it) and a JobService for /ops jobs and /ops health."""
     try:
-        from bot.scheduler import JobService, SlackPoster, start_scheduler
+        from bot.jobs.posters import SlackPoster
+        from bot.jobs.schedule import JobService, start_scheduler
     except ImportError:  # pragma: no cover - the scheduler is optional
         return None, None
     poster = SlackPoster(slackbot.client)

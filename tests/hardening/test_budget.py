@@ -13,7 +13,7 @@ import yaml
 from bot.app import Incoming
 from bot.cli import main
 from bot.config import ConfigError, load_settings
-from bot.heartbeat import check_spend
+from bot.jobs.checks import check_spend
 from bot.ledger import Ledger
 from bot.wiring import create_bot
 from tests.fakes.anthropic_server import FakeAnthropic

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.scheduler import LEASE_NAME
+from bot.jobs.schedule import LEASE_NAME
 from tests.test_scheduler_helpers import T0, Clock, World
 
 ROOT = Path(__file__).resolve().parent.parent.parent

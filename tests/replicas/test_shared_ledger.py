@@ -111,7 +111,7 @@ def test_ledger_migrate_and_bad_urls_say_what_is_wrong_in_one_line(tmp_path, pg_
 def test_the_heartbeat_triages_notes_in_the_shared_database(tmp_path, pg_url):
     import datetime as dt
 
-    from bot.heartbeat import check_memory
+    from bot.jobs.checks import check_memory
 
     (tmp_path / "registry").mkdir()
     settings = Settings(bot_home=tmp_path / "home", bot_registry=tmp_path / "registry",

@@ -11,7 +11,7 @@ import pytest
 
 from bot.app import OpsBot
 from bot.mrkdwn import for_terminal, sanitize, strip_ansi
-from bot.posters import SlackPoster
+from bot.jobs.posters import SlackPoster
 from bot.slack.webclient import make_web_client
 from bot.wiring import create_bot
 from tests.fakes.slack_server import FakeSlack

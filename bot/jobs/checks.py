@@ -1,4 +1,4 @@
-"""The heartbeat: a built-in job that checks everything the bot depends on, at zero tokens when all is well.
+"""The heartbeat's checks and report, at zero tokens when all is well (the job: bot/jobs/heartbeat.py).
 
 Each check is a small function returning a `Check(name, status, detail)`; `build_report` runs them
 (a check that crashes is itself a failed check) into a `Report` with `.status` (ok/warn/fail),
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import Settings
-from bot.job_spec import cut
+from bot.jobs.spec import cut
 from bot.ledger import Ledger, iso
 from bot.memory import MemoryStore, split_note
 from bot.mrkdwn import sanitize

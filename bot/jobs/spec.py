@@ -1,24 +1,30 @@
 """What a scheduled job is: a registry entry (or the built-in heartbeat) resolved into a `JobSpec`, its
-APScheduler trigger in the job's time zone, and whether it can run as things are configured."""
+APScheduler trigger in the job's time zone, and whether it can run as things are configured.
+
+`build_trigger` is the one place a schedule becomes a trigger: the registry and BOT_HEARTBEAT_CRON are
+validated with it, and the scheduler runs what it returns. A cron that can never fire (`0 0 31 2 *`:
+31 February) is an error, not a job that silently never runs: it must fire within FIRES_WITHIN."""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from bot.registry import JobEntry, Registry
 from bot.registry_checks import write_refusal
-from bot.schedules import parse_schedule
 
 if TYPE_CHECKING:
     from bot.app import OpsBot
-    from bot.config import Settings
+    from bot.registry import JobEntry, Registry
 
-HEARTBEAT = "heartbeat"
-HEARTBEAT_TIMEOUT_S = 120.0
+HEARTBEAT = "heartbeat"                 # the built-in job; registry jobs may not take its name
+BUILT_IN_JOBS = frozenset({HEARTBEAT})
+FIRES_WITHIN = dt.timedelta(days=5 * 366)
+_EVERY = re.compile(r"every\s+(\d+)\s*([smhd])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 Clock = Callable[[], dt.datetime]
 
@@ -51,22 +57,39 @@ class JobError(Exception):
 
 
 def build_trigger(schedule: str, timezone: str = "UTC", anchor: dt.datetime | None = None):
-    """An APScheduler trigger in the job's time zone. `every N` intervals are anchored at the last run
-    (`anchor`) so a restart does not push them back by a whole interval."""
+    """A 5-field cron expression or `every <N><s|m|h|d>` → an APScheduler trigger in the job's time zone.
+    `every N` intervals are anchored at the last run (`anchor`) so a restart does not push them back by
+    a whole interval. Raises ValueError (naming the schedule) when it is malformed or never fires."""
     from apscheduler.triggers.cron import CronTrigger
     from apscheduler.triggers.interval import IntervalTrigger
 
-    base = parse_schedule(schedule)            # validates: 5 cron fields or `every 15m`
+    text = schedule.strip()
     tz = ZoneInfo(timezone)
-    if isinstance(base, IntervalTrigger):
-        start = anchor + base.interval if anchor else None
-        return IntervalTrigger(seconds=base.interval.total_seconds(), timezone=tz, start_date=start)
-    return CronTrigger.from_crontab(schedule.strip(), timezone=tz)
+    interval = _EVERY.fullmatch(text)
+    if interval:
+        n = int(interval.group(1))
+        if n <= 0:
+            raise ValueError("interval must be positive")
+        every = dt.timedelta(**{_UNITS[interval.group(2)]: n})
+        return IntervalTrigger(seconds=every.total_seconds(), timezone=tz,
+                               start_date=anchor + every if anchor else None)
+    if len(text.split()) != 5:
+        raise ValueError(f"schedule {schedule!r}: expected 5 cron fields or 'every 15m'")
+    try:
+        trigger = CronTrigger.from_crontab(text, timezone=tz)
+    except ValueError as exc:
+        raise ValueError(f"schedule {schedule!r}: {exc}") from None
+    now = dt.datetime.now(dt.UTC)
+    following = trigger.get_next_fire_time(None, now)
+    if following is None or following - now > FIRES_WITHIN:
+        raise ValueError(f"schedule {schedule!r} never fires (no date matches it in the next "
+                         f"{FIRES_WITHIN.days // 366} years)")
+    return trigger
 
 
 @dataclass(frozen=True)
 class JobSpec:
-    """A registry job (or the built-in heartbeat) with its resolved target and timeout."""
+    """A registry job (or the built-in heartbeat: bot/jobs/heartbeat.py) with its resolved target and timeout."""
 
     name: str
     schedule: str
@@ -97,14 +120,6 @@ class JobSpec:
                    registry_enabled=entry.enabled, timeout_s=timeout, max_failures=entry.max_failures,
                    description=entry.description, requires_env=tuple(entry.requires_env),
                    allow_write=entry.allow_write)
-
-    @classmethod
-    def heartbeat(cls, settings: Settings) -> JobSpec:
-        """The built-in heartbeat (BOT_HEARTBEAT_CRON, BOT_HEARTBEAT_CHANNEL). Raises ValueError on a bad cron."""
-        parse_schedule(settings.bot_heartbeat_cron)
-        return cls(name=HEARTBEAT, schedule=settings.bot_heartbeat_cron, timezone="UTC", kind="builtin",
-                   target=HEARTBEAT, post_to=settings.bot_heartbeat_channel, alert_to=settings.bot_alert_channel,
-                   timeout_s=HEARTBEAT_TIMEOUT_S, description="Built-in health check: zero tokens when all is well")
 
     @property
     def target_label(self) -> str:

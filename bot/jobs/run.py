@@ -29,9 +29,9 @@ from typing import Any
 
 from bot.app import Incoming, OpsBot, RequestContext
 from bot.config import Settings
-from bot.job_spec import Clock, JobError, JobSpec, cut, parse_time
+from bot.jobs.posters import Poster, deliver, delivers
+from bot.jobs.spec import Clock, JobError, JobSpec, cut, parse_time
 from bot.ledger import iso
-from bot.posters import Poster, deliver, delivers
 from bot.process import pid_alive, process_identity
 from bot.registry import ArgError
 from bot.router import RouteDecision

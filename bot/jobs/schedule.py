@@ -1,22 +1,19 @@
-"""Scheduled jobs: cron from the registry on APScheduler, one scheduler per deployment, the heartbeat.
+"""The job service and its scheduler: APScheduler in the process holding the ledger lease.
 
-    service = JobService(bot, settings, poster=poster)      # the API the CLI and Slack both use
+    service = JobService(bot, settings, poster=poster)      # what `/ops jobs`, the console and `bot jobs` use
     service.list_jobs() · run_now(name) · enable(name) · disable(name, reason) · history(name)
-    service.health_report() → heartbeat.Report (.status, .checks, .to_blocks(), .to_text())
+    service.health_report() → checks.Report (.status, .checks, .to_blocks(), .to_text())
     handle = start_scheduler(bot, settings, poster)         # in `bot serve`; handle.shutdown()
 
 Where state lives: everything that must survive a restart or a kill -9 is in the ledger (jobs,
 job_runs, alerts, leases); APScheduler only holds the in-memory timetable of the process that holds
 the "scheduler" lease, and is rebuilt from the ledger whenever a process takes the lease.
-
-The pieces: bot/job_spec.py (what a job is), bot/job_runs.py (running one: failure counting,
-auto-disable, one alert, interrupted runs), bot/posters.py (where output goes), bot/heartbeat.py (the
-checks and the report). This module schedules them:
 - A job whose script needs credentials that are not set (or a skill job without LLM tiers) is
   "waiting": shown, not scheduled, never counted. Enabling a job again resets its count.
 - One scheduler per deployment: the process holding the ledger lease runs the jobs; it renews the
   lease every ttl/3 on its own thread; another process takes over once it expires.
 - APScheduler runs each job with max_instances=1, coalesced misfires and a grace time.
+The rest of the package is mapped in bot/jobs/__init__.py.
 """
 
 from __future__ import annotations
@@ -33,31 +30,14 @@ from typing import Any
 
 from bot.app import OpsBot
 from bot.config import Settings
-from bot.heartbeat import (
-    Check,
-    Report,
-    anthropic_summarizer,
-    build_report,
-    check_anthropic,
-    check_disk,
-    check_jobs,
-    check_ledger,
-    check_memory,
-    check_scheduler,
-    check_slack,
-    check_spend,
-    check_stuck_requests,
-    check_tiers,
-    should_post,
-)
-from bot.job_runs import JobRunner, Outcome, RunResult
-from bot.job_spec import HEARTBEAT, Clock, JobNotFound, JobSpec, build_trigger, parse_time, utcnow
-from bot.learn_ops import zero_token_check
+from bot.jobs import heartbeat as heartbeat_job
+from bot.jobs.checks import Report
+from bot.jobs.posters import LogPoster, Poster, default_poster
+from bot.jobs.run import JobRunner, RunResult
+from bot.jobs.spec import HEARTBEAT, Clock, JobNotFound, JobSpec, parse_time, utcnow
 from bot.ledger import iso
-from bot.posters import LogPoster, Poster, SlackPoster, default_poster, deliver
 
-__all__ = ["JobNotFound", "JobService", "LogPoster", "Poster", "RunResult", "SchedulerHandle", "SlackPoster",
-           "build_trigger", "default_poster", "start_scheduler"]
+__all__ = ["JobService", "SchedulerHandle", "start_scheduler"]
 
 log = logging.getLogger(__name__)
 
@@ -76,20 +56,13 @@ class ActionResult:
     job: dict[str, Any] | None = None
 
 
-@dataclass
-class CommandResult:
-    """What `/ops jobs …` and `/ops health` answer: text (fallback + console) and optional Block Kit."""
-
-    text: str
-    blocks: list[dict[str, Any]] | None = None
-    ok: bool = True
-
-
 # -- the service -----------------------------------------------------------------------------------
 
 
 class JobService:
     """Jobs and the heartbeat over one bot and its ledger. Thread-safe; any number per ledger."""
+
+    lease_name = LEASE_NAME
 
     def __init__(self, bot: OpsBot, settings: Settings | None = None, *, poster: Poster | None = None,
                  clock: Clock | None = None, holder: str | None = None, heartbeat: bool = True,
@@ -111,11 +84,12 @@ class JobService:
         self._aps = None
         self._lock = threading.RLock()
         self.runner = JobRunner(bot, self.settings, poster=self.poster, clock=self.clock, holder=self.holder,
-                                builtins={HEARTBEAT: self._run_heartbeat}, on_disabled=self._unschedule)
+                                builtins={HEARTBEAT: lambda now: heartbeat_job.run(self, now)},
+                                on_disabled=self._unschedule)
         self.specs: dict[str, JobSpec] = {}
         if heartbeat:
             try:
-                self.specs[HEARTBEAT] = JobSpec.heartbeat(self.settings)
+                self.specs[HEARTBEAT] = heartbeat_job.spec(self.settings)
             except ValueError as exc:
                 log.error("BOT_HEARTBEAT_CRON: %s — heartbeat not scheduled", exc)
         for entry in self.registry.jobs.values():
@@ -124,8 +98,7 @@ class JobService:
                 continue
             self.specs[entry.name] = JobSpec.from_entry(entry, self.registry)
         if summarizer is True:
-            self.summarizer = anthropic_summarizer(self.settings, self.ledger, budget_left=self._budget_left,
-                                                   redactor=bot.redactor)
+            self.summarizer = heartbeat_job.summarizer(self)
         else:
             self.summarizer = summarizer or None
         self.ledger.ensure_jobs(list(self.specs), iso(self.clock()))
@@ -263,59 +236,9 @@ class JobService:
 
     # -- the heartbeat ---------------------------------------------------------------------------
 
-    def _budget_left(self) -> float:
-        budget = self.settings.bot_daily_budget_usd          # None: no cap
-        return float("inf") if budget is None else budget - self.ledger.spend_today(self.clock())
-
-    def health_checks(self, now: dt.datetime) -> list[tuple[str, Callable[[], Check]]]:
-        settings, ledger = self.settings, self.ledger
-        jobs: list[dict] = []
-
-        def job_list() -> list[dict]:
-            if not jobs:
-                jobs.extend(self.list_jobs(now))
-            return jobs
-
-        return [
-            ("slack", lambda: check_slack(settings)),
-            ("anthropic", lambda: check_anthropic(settings)),
-            ("ledger", lambda: check_ledger(ledger, now)),
-            ("disk", lambda: check_disk(settings.bot_home)),
-            ("scheduler", lambda: check_scheduler(ledger, job_list(), now, enabled=settings.bot_scheduler,
-                                                  lease_name=LEASE_NAME, this_holder=self.holder)),
-            ("jobs", lambda: check_jobs(job_list())),
-            ("requests", lambda: check_stuck_requests(
-                ledger, now, dt.timedelta(minutes=settings.bot_stuck_request_minutes))),
-            ("tiers", lambda: check_tiers(ledger, now)),
-            ("spend", lambda: check_spend(ledger, settings.bot_daily_budget_usd, now)),
-            ("memory", lambda: check_memory(self.bot.memory if self.bot.memory.ledger else settings.memory_dir,
-                                            now, dt.timedelta(days=settings.bot_memory_stale_days))),
-            ("learning", lambda: zero_token_check(self.bot, now)),
-        ]
-
     def health_report(self, now: dt.datetime | None = None) -> Report:
         """Run every check now (zero tokens) — what `bot health` and `/ops health` show."""
-        now = now or self.clock()
-        return build_report(self.health_checks(now), now)
-
-    def _run_heartbeat(self, now: dt.datetime) -> Outcome:
-        report = self.health_report(now)
-        post, full = should_post(report, last_fingerprint=self.ledger.get_state("heartbeat.fingerprint"),
-                                 last_full_day=self.ledger.get_state("heartbeat.full_day"), now=now)
-        report.full = full
-        if post:
-            if report.status != "ok" and self.summarizer is not None:
-                try:
-                    report.summary = self.summarizer(report)
-                except Exception as exc:
-                    log.warning("heartbeat summary failed: %s", exc)
-            channel = self.settings.bot_heartbeat_channel
-            if deliver(self.poster, channel, report.to_text(), report.to_blocks()):
-                self.ledger.set_state("heartbeat.fingerprint", report.fingerprint(), iso(now))
-                if full:
-                    self.ledger.set_state("heartbeat.full_day", now.astimezone(dt.UTC).date().isoformat(), iso(now))
-        log.info("heartbeat: %s (%s)", report.status, "posted" if post else "unchanged, not posted")
-        return Outcome("ok", report.to_text())
+        return heartbeat_job.report(self, now or self.clock())
 
     # -- the scheduler -----------------------------------------------------------------------------
 
@@ -438,38 +361,6 @@ class JobService:
             if release and self.is_leader:
                 self.ledger.release_lease(LEASE_NAME, self.holder)
             self.is_leader = False
-
-    # -- /ops jobs and /ops health -------------------------------------------------------------
-
-    def jobs_command(self, args: list[str], *, user: str | None = None) -> CommandResult:
-        """`/ops jobs [list | run NAME | enable NAME | disable NAME [reason…] | history NAME]`."""
-        from bot.job_render import history_text, jobs_blocks, jobs_text
-
-        verb = args[0].lower() if args else "list"
-        usage = "usage: /ops jobs [list | run NAME | enable NAME | disable NAME [reason] | history NAME]"
-        try:
-            if verb == "list":
-                jobs = self.list_jobs()
-                return CommandResult(jobs_text(jobs), jobs_blocks(jobs))
-            if len(args) < 2:
-                return CommandResult(usage, ok=False)
-            name = args[1]
-            if verb == "run":
-                result = self.run_now(name, by=user)
-                return CommandResult(result.summary(), ok=result.ok)
-            if verb == "enable":
-                return CommandResult(self.enable(name, by=user).text)
-            if verb == "disable":
-                return CommandResult(self.disable(name, " ".join(args[2:]) or None, by=user).text)
-            if verb == "history":
-                return CommandResult(history_text(name, self.history(name)))
-        except JobNotFound as exc:
-            return CommandResult(str(exc), ok=False)
-        return CommandResult(usage, ok=False)
-
-    def health_command(self) -> CommandResult:
-        report = self.health_report()
-        return CommandResult(report.to_text(full=True), report.to_blocks(full=True), ok=report.status != "fail")
 
 
 @dataclass
