@@ -33,9 +33,9 @@ from bench._fakes import (  # noqa: E402
     load_catalog,
     naive_prompt,
 )
-from bot.app import Incoming  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.prompts import orchestrator_system, orchestrator_tools  # noqa: E402
+from bot.request import Incoming  # noqa: E402
 from tests.fakes.anthropic_server import FakeAnthropic, Reply, estimate_input_tokens  # noqa: E402
 
 TARGET_BASE = 2500

@@ -52,7 +52,6 @@ from bench._fakes import (  # noqa: E402
     naive_prompt,
     stub_text,
 )
-from bot.app import Incoming  # noqa: E402
 from bot.code_detect import detect as detect_code  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.ledger import Ledger  # noqa: E402
@@ -60,6 +59,7 @@ from bot.llm import LLM, RetryPolicy  # noqa: E402
 from bot.models import profile  # noqa: E402
 from bot.pricing import PriceTable  # noqa: E402
 from bot.prompts import CACHE  # noqa: E402
+from bot.request import Incoming  # noqa: E402
 from tests.fakes.anthropic_models import THINKING_TOKENS  # noqa: E402
 from tests.fakes.anthropic_server import FakeAnthropic, Reply  # noqa: E402
 

@@ -27,9 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench._fakes import BenchBot  # noqa: E402
-from bot.app import Incoming  # noqa: E402
 from bot.learning import apply, is_right, learn, load_corpus, outcome  # noqa: E402
 from bot.registry import load_registry  # noqa: E402
+from bot.request import Incoming  # noqa: E402
 from bot.router import PreRouter  # noqa: E402
 from tests.fakes.anthropic_server import FakeAnthropic  # noqa: E402
 

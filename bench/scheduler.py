@@ -32,10 +32,10 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.app import OpsBot  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.jobs.posters import LogPoster  # noqa: E402
 from bot.jobs.schedule import JobService  # noqa: E402
+from bot.pipeline import OpsBot  # noqa: E402
 from bot.registry import load_registry  # noqa: E402
 
 ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Tokyo", "Australia/Sydney"]

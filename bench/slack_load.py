@@ -220,9 +220,9 @@ def make_registry(root: Path) -> None:
 
 
 def run_mode(side: Any, info: dict[str, str], root: Path, mode: str, opts: argparse.Namespace) -> dict[str, Any]:
-    from bot.app import OpsBot
     from bot.config import load_settings
-    from bot.slack.app import SlackBot
+    from bot.pipeline import OpsBot
+    from bot.slack.bot import SlackBot
     from bot.slack.server import close_socket_mode, http_server, socket_mode_handler
     from bot.slack.webclient import make_web_client
 

@@ -23,7 +23,7 @@ def _settings() -> Settings:
 
 
 def _bot(settings: Settings):
-    from bot.wiring import create_bot
+    from bot.startup import create_bot
 
     return create_bot(settings)
 

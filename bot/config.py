@@ -129,7 +129,7 @@ class Settings(BaseSettings):
         for var, path in (("BOT_REGISTRY", self.bot_registry), ("BOT_SKILLS", self.bot_skills),
                           ("BOT_SCRIPTS", self.bot_scripts)):
             if not Path(path).is_dir():
-                raise ConfigError(f"{var}: folder {path} not found")
+                raise ConfigError(f"{var}: folder {str(path)!r} not found")
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,

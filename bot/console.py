@@ -11,9 +11,10 @@ from rich.markdown import Markdown
 from rich.panel import Panel
 from rich.status import Status
 
-from bot.app import Incoming, OpsBot, Reply
 from bot.mrkdwn import for_terminal
+from bot.pipeline import OpsBot
 from bot.progress import Progress, ProgressState
+from bot.request import Incoming, Reply
 
 PROMPT = "opsbot> "
 

@@ -16,9 +16,9 @@ from bot.learned import LearnedNegative, LearnedWriteError, today, update_learne
 from bot.registry import load_registry
 
 if TYPE_CHECKING:
-    from bot.app import OpsBot
     from bot.jobs.checks import Check
     from bot.learning import LearnResult, Suggestion
+    from bot.pipeline import OpsBot
 
 log = logging.getLogger(__name__)
 

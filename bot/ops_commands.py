@@ -10,8 +10,8 @@ import shlex
 from collections.abc import Callable
 from typing import Any
 
-from bot.app import OpsBot
 from bot.jobs import commands as jobs_commands
+from bot.pipeline import OpsBot
 from bot.registry import ScriptEntry
 
 OPS_USAGE = ("usage: `/ops scripts [service]` · `/ops jobs [list|run|enable|disable|history] [name]` · "

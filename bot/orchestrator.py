@@ -23,8 +23,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from bot.app import OpsBot, PendingConfirmation, Reply, RequestContext
+from bot.confirmations import PendingConfirmation
 from bot.llm import LLM, LLMError, LLMResponse
+from bot.pipeline import OpsBot
 from bot.prompts import (
     TOOL_NAMES,
     clip,
@@ -35,11 +36,12 @@ from bot.prompts import (
     request_message,
 )
 from bot.registry import ArgError
+from bot.request import Reply, RequestContext
 from bot.tiers import Meter
 from bot.tiers.budgets import Budgets, higher, settle
 from bot.tiers.cheap import FanOut
 from bot.tiers.code_route import code_to_premium
-from bot.tiers.pipeline import Pipeline
+from bot.tiers.draft_implement import Pipeline
 from bot.tiers.premium import PremiumAgent
 from bot.tool_input import BadInput, name_list, required_text
 

@@ -16,9 +16,9 @@ import threading
 import time
 from pathlib import Path
 
-from bot.app import OpsBot
 from bot.config import PROJECT_ROOT, Settings
-from bot.wiring import create_bot
+from bot.pipeline import OpsBot
+from bot.startup import create_bot
 from tests.fakes.anthropic_server import FakeAnthropic
 
 CHILD = """

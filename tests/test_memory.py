@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import Incoming, OpsBot
 from bot.config import PROJECT_ROOT, Settings
 from bot.memory import MemoryStore, parse_command
+from bot.pipeline import OpsBot
 from bot.redact import Redactor
+from bot.request import Incoming
 
 
 @pytest.fixture

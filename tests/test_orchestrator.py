@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
-from bot.app import Incoming, OpsBot
 from bot.config import PROJECT_ROOT, Settings
-from bot.wiring import create_bot
+from bot.pipeline import OpsBot
+from bot.request import Incoming
+from bot.startup import create_bot
 from tests.fakes.anthropic_server import Failure, FakeAnthropic, Reply
 
 MID = "claude-sonnet-5-5"

@@ -18,9 +18,9 @@ from typing import Any
 
 import yaml
 
-from bot.app import OpsBot
 from bot.config import Settings
 from bot.jobs.schedule import JobService
+from bot.pipeline import OpsBot
 
 # Each script appends a line to ../state/<name>.runs (so tests count real executions), then acts on
 # ../state/<name>.mode: ok | fail | hang (writes its pid, then sleeps).
@@ -143,7 +143,7 @@ class World:
             "import json, os, threading, time\n"
             "from pathlib import Path\n"
             "from apscheduler.triggers.cron import CronTrigger\n"
-            "from bot.app import OpsBot\n"
+            "from bot.pipeline import OpsBot\n"
             "from bot.config import Settings\n"
             "from bot.jobs.posters import LogPoster\n"
             "from bot.jobs.schedule import JobService, start_scheduler\n"

@@ -7,7 +7,7 @@ import pytest
 from bot.config import PROJECT_ROOT
 from bot.prompts import index_text
 from bot.registry import load_registry
-from bot.tiers.pipeline import split_stages
+from bot.tiers.draft_implement import split_stages
 
 REQUIRED = {
     "thread-summary": "direct", "incident-summary": "direct", "postmortem-draft": "direct",

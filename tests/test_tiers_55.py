@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import Incoming, OpsBot
+from bot.pipeline import OpsBot
+from bot.request import Incoming
 from tests.fakes import anthropic_models as m55
 from tests.fakes.anthropic_server import FakeAnthropic, Malformed, Reply
 from tests.test_orchestrator import MID, PREMIUM, PerModel, ask, make_bot, write_home

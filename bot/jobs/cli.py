@@ -21,7 +21,7 @@ WITH_JSON = frozenset({"list", "run", "history"})
 def _service(settings):
     from bot.jobs.posters import default_poster
     from bot.jobs.schedule import JobService
-    from bot.wiring import create_bot
+    from bot.startup import create_bot
 
     return JobService(create_bot(settings), settings, poster=default_poster(settings))
 

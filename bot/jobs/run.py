@@ -21,20 +21,19 @@ import datetime as dt
 import logging
 import os
 import signal
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.app import Incoming, OpsBot, RequestContext
 from bot.config import Settings
 from bot.jobs.posters import Poster, deliver, delivers
 from bot.jobs.spec import Clock, JobError, JobSpec, cut, parse_time
 from bot.ledger import iso
+from bot.pipeline import OpsBot
 from bot.process import pid_alive, process_identity
 from bot.registry import ArgError
-from bot.router import RouteDecision
+from bot.request import Incoming, Order
 
 log = logging.getLogger(__name__)
 
@@ -199,75 +198,32 @@ class JobRunner:
         except ArgError as exc:
             raise JobError(f"bad args for {entry.name}: {exc}") from None
         ledger = self.ledger
-        request_id = ledger.start_request(
-            source="job", text=self.bot.redactor(f"job {spec.name}: run {entry.name} {' '.join(entry.to_argv(args))}"
-                                                 ).strip(), channel=spec.post_to)
-        ledger.set_job_run_request(run_id, request_id)
-        started = time.monotonic()
-        try:
-            ledger.record_decision(request_id, tier="script", decided_by="job", script=entry.name,
-                                   reason=f"job {spec.name} ({spec.schedule} {spec.timezone})")
-            result = self.bot.runner.run(
-                entry, args, request_id=request_id, job_run_id=run_id, timeout_s=spec.timeout_s,
-                on_start=lambda pid: ledger.set_job_run_script(run_id, pid, process_identity(pid)))
-            reply = self.bot.script_reply(result, entry, request_id, "job")
-        except BaseException as exc:
-            ledger.finish_request(request_id, "error", error=cut(f"{type(exc).__name__}: {exc}", 500))
-            raise
-        ledger.finish_request(request_id, reply.outcome, latency_ms=round((time.monotonic() - started) * 1000, 1),
-                              error=None if result.ok else cut(reply.text, 500))
-        if result.ok:
-            return Outcome("ok", reply.text, None, request_id)
-        status = "timeout" if result.status == "timeout" else "error"
-        return Outcome(status, reply.text, reply.text, request_id)
+        order = Order(f"job {spec.name} ({spec.schedule} {spec.timezone})", script=entry.name, args=args,
+                      timeout_s=spec.timeout_s, job_run_id=run_id,
+                      on_open=lambda request_id: ledger.set_job_run_request(run_id, request_id),
+                      on_start=lambda pid: ledger.set_job_run_script(run_id, pid, process_identity(pid)))
+        text = f"job {spec.name}: run {entry.name} {' '.join(entry.to_argv(args))}".strip()
+        return self._through_pipeline(Incoming(text, source="job", channel=spec.post_to, order=order))
 
     def _run_skill(self, spec: JobSpec, run_id: int) -> Outcome:
-        orchestrator = self.bot.orchestrator
-        if orchestrator is None:
+        if not self.bot.llm_enabled:
             raise JobError("LLM tiers not configured: set ANTHROPIC_API_KEY to run skill jobs")
         skill = self.bot.registry.skills.get(spec.target)
         if skill is None:
             raise JobError(f"unknown skill {spec.target!r}")
-        ledger = self.ledger
-        request_id = ledger.start_request(source="job", text=self.bot.redactor(spec.prompt or ""),
-                                          channel=spec.post_to)
-        ledger.set_job_run_request(run_id, request_id)
-        ledger.record_decision(request_id, tier=skill.tier, decided_by="job", skill=skill.name,
-                               reason=f"job {spec.name} ({spec.schedule} {spec.timezone}): skill {skill.name}")
-        incoming = Incoming(f"[scheduled job {spec.name}] Use the skill `{skill.name}`.\n{spec.prompt}",
-                            source="job", channel=spec.post_to)
-        started = time.monotonic()
-        ctx = RequestContext(incoming, request_id, RouteDecision("orchestrator", f"job {spec.name}"), started)
-        box: dict[str, Any] = {}
+        order = Order(f"job {spec.name} ({spec.schedule} {spec.timezone}): skill {skill.name}", skill=skill.name,
+                      timeout_s=spec.timeout_s, job_run_id=run_id,
+                      on_open=lambda request_id: self.ledger.set_job_run_request(run_id, request_id))
+        text = f"[scheduled job {spec.name}] Use the skill `{skill.name}`.\n{spec.prompt or ''}".strip()
+        return self._through_pipeline(Incoming(text, source="job", channel=spec.post_to, order=order))
 
-        def answer() -> None:
-            try:
-                box["reply"] = orchestrator.answer(ctx)
-            except BaseException as exc:  # noqa: B036 - handed to the waiting thread
-                box["error"] = exc
-
-        # The orchestrator cannot be killed like a script: it runs on a daemon thread and is abandoned
-        # at the timeout (its request is closed as "timeout"; the LLM client has its own timeouts).
-        worker = threading.Thread(target=answer, name=f"job-{spec.name}", daemon=True)
-        worker.start()
-        worker.join(spec.timeout_s)
-        latency = round((time.monotonic() - started) * 1000, 1)
-        if worker.is_alive():
-            error = f"no answer within {spec.timeout_s:g}s"
-            ledger.finish_request(request_id, "timeout", error=error, latency_ms=latency)
-            return Outcome("timeout", f"`{spec.name}`: {error}", error, request_id)
-        if "error" in box:
-            exc = box["error"]
-            error = self.bot.redactor(f"LLM error: {type(exc).__name__}: {exc}")
-            ledger.finish_request(request_id, "error", error=cut(error, 500), latency_ms=latency)
-            return Outcome("error", f"`{spec.name}` failed: {error}", error, request_id)
-        reply = box["reply"]
-        text = self.bot.redactor(reply.text)
-        ledger.finish_request(request_id, reply.outcome, latency_ms=latency,
-                              error=None if reply.outcome == "ok" else cut(text, 500))
+    def _through_pipeline(self, incoming: Incoming) -> Outcome:
+        """The job's request goes the one request path (bot/pipeline.py); its reply becomes the run's outcome."""
+        reply = self.bot.handle(incoming)
         if reply.outcome == "ok":
-            return Outcome("ok", text, None, request_id)
-        return Outcome("timeout" if reply.outcome == "timeout" else "error", text, cut(text, 500), request_id)
+            return Outcome("ok", reply.text, None, reply.request_id)
+        status = "timeout" if reply.outcome == "timeout" else "error"
+        return Outcome(status, reply.text, cut(reply.text, 500), reply.request_id)
 
     def _announce(self, spec: JobSpec, result: RunResult) -> None:
         """A job's output goes to its channel; a failure says so there too, with the count."""

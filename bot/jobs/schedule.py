@@ -28,7 +28,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.app import OpsBot
 from bot.config import Settings
 from bot.jobs import heartbeat as heartbeat_job
 from bot.jobs.checks import Report
@@ -36,6 +35,7 @@ from bot.jobs.posters import LogPoster, Poster, default_poster
 from bot.jobs.run import JobRunner, RunResult
 from bot.jobs.spec import HEARTBEAT, Clock, JobNotFound, JobSpec, parse_time, utcnow
 from bot.ledger import iso
+from bot.pipeline import OpsBot
 
 __all__ = ["JobService", "SchedulerHandle", "start_scheduler"]
 

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from bot.registry_checks import write_refusal
 
 if TYPE_CHECKING:
-    from bot.app import OpsBot
+    from bot.pipeline import OpsBot
     from bot.registry import JobEntry, Registry
 
 HEARTBEAT = "heartbeat"                 # the built-in job; registry jobs may not take its name

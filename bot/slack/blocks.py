@@ -15,8 +15,9 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.app import PendingConfirmation, Reply
+from bot.confirmations import PendingConfirmation
 from bot.mrkdwn import sanitize
+from bot.request import Reply
 
 CONFIRM_ACTION = "opsbot_confirm"
 CANCEL_ACTION = "opsbot_cancel"

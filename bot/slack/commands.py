@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING
 
 from bot.mrkdwn import sanitize
 from bot.ops_commands import OpsCommands
+from bot.request import Order
 from bot.slack import blocks as bk
 from bot.slack.delivery import dedupe_key
 
 if TYPE_CHECKING:
-    from bot.slack.app import SlackBot
+    from bot.slack.bot import SlackBot
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,7 @@ RUN_USAGE = "usage: `/run <script> [--arg value …]` — e.g. `/run ops.system-
 class Commands:
     def __init__(self, sb: SlackBot):
         self.sb = sb
+        self.ops = OpsCommands(sb.bot, groups_of=sb.groups.groups_of)   # its jobs service is set by SlackBot
 
     @property
     def registry(self):
@@ -63,13 +65,13 @@ class Commands:
         self.sb.answer(incoming, channel=channel, thread_ts=None, respond=respond, via="`/run`")
 
     def _record_refusal(self, command: dict, text: str, message: str, script: str | None) -> None:
-        """A /run that could not even start is still a request in the ledger (outcome refused)."""
-        ledger = self.sb.ledger
-        rid = ledger.start_request(source="slack", text=self.sb.redact(text), user=command.get("user_id"),
-                                   channel=command.get("channel_id"), event_id=f"trigger:{command.get('trigger_id')}")
-        ledger.record_decision(rid, tier="script", decided_by="command", script=script,
-                               reason="/run usage error: " + self.sb.redact(message.split("\n", 1)[0])[:200])
-        ledger.finish_request(rid, "refused", error="usage")
+        """A /run that could not even start is still a request (outcome refused), through the one path;
+        the user already has the answer, in the ack."""
+        reason = "/run usage error: " + self.sb.redact(message.split("\n", 1)[0])[:200]
+        incoming = self.sb.incoming(text, user=command.get("user_id"), channel=command.get("channel_id"),
+                                    event_id=f"trigger:{command.get('trigger_id')}")
+        incoming.order = Order(reason, decided_by="command", refusal=message, script=script)
+        self.sb.bot.handle(incoming)
 
     # -- /ops --------------------------------------------------------------------------------------
 
@@ -88,8 +90,3 @@ class Commands:
         if blocks:
             message["blocks"] = blocks[: bk.MAX_BLOCKS]
         respond(**message)
-
-    @property
-    def ops(self) -> OpsCommands:
-        # Built per call: the JobService is attached to the SlackBot after start-up.
-        return OpsCommands(self.sb.bot, groups_of=self.sb.groups.groups_of, jobs=self.sb.jobs)

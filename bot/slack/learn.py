@@ -22,8 +22,8 @@ from bot import learn_ops
 if TYPE_CHECKING:
     from slack_bolt import App
 
-    from bot.app import OpsBot
-    from bot.slack.app import SlackBot
+    from bot.pipeline import OpsBot
+    from bot.slack.bot import SlackBot
 
 APPLY_ACTION = "opsbot_learn_apply"
 SKIP_ACTION = "opsbot_learn_skip"

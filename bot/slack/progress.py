@@ -18,8 +18,8 @@ from slack_sdk import WebClient
 from bot.progress import Progress, ProgressState
 
 if TYPE_CHECKING:
-    from bot.app import Incoming
-    from bot.slack.app import SlackBot
+    from bot.request import Incoming
+    from bot.slack.bot import SlackBot
 
 
 class Reaction:

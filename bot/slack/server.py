@@ -25,7 +25,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from bot import health, metrics
 from bot.config import ConfigError, Settings, load_settings
-from bot.slack.app import SlackBot
+from bot.slack.bot import SlackBot
 from bot.slack.httpserver import SHAPE_ERRORS, SlackHTTPServer, malformed_body
 from bot.slack.webclient import make_web_client
 
@@ -132,7 +132,7 @@ def close_socket_mode(handler: SocketModeHandler) -> None:
 def build_slackbot(settings: Settings, *, http: bool, environ: dict[str, str] | None = None,
                    **kwargs: Any) -> SlackBot:
     """The OpsBot (LLM tiers when ANTHROPIC_API_KEY is set) behind a SlackBot, from settings."""
-    from bot.wiring import create_bot
+    from bot.startup import create_bot
 
     token = settings.secret("slack_bot_token")
     if not token:

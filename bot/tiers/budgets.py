@@ -16,9 +16,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from bot.app import Artifact
 from bot.llm import LLMResponse
 from bot.models import EFFORTS
+from bot.request import Artifact
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,9 @@ import os
 
 import pytest
 
-from bot.app import Incoming, OpsBot
 from bot.config import load_settings
+from bot.pipeline import OpsBot
+from bot.request import Incoming
 from tests.foundation.helpers import write_registry, write_script
 
 COUNTER = """

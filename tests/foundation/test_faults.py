@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import Incoming, OpsBot
 from bot.cli import main
 from bot.config import PROJECT_ROOT, load_settings
+from bot.pipeline import OpsBot
+from bot.request import Incoming
 from tests.foundation.helpers import write_registry
 
 ECHO = "#!/bin/sh\necho \"got $*\"\n"

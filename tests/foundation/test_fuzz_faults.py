@@ -11,10 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.app import Incoming, OpsBot
 from bot.cli import main
 from bot.config import Settings, load_settings
+from bot.pipeline import OpsBot
 from bot.registry import load_registry
+from bot.request import Incoming
 from tests.foundation.helpers import write_registry
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

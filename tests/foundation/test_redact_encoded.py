@@ -10,9 +10,10 @@ import os
 import pytest
 from werkzeug import Response
 
-from bot.app import Incoming, OpsBot
 from bot.config import PROJECT_ROOT, load_settings
+from bot.pipeline import OpsBot
 from bot.redact import REDACTED, Redactor
+from bot.request import Incoming
 
 EMAIL, TOKEN = "bot@acme.io", "ATATT3xFfGF0-jira-token-9"
 B64 = base64.b64encode(f"{EMAIL}:{TOKEN}".encode()).decode()

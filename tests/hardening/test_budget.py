@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.app import Incoming
 from bot.cli import main
 from bot.config import ConfigError, load_settings
 from bot.jobs.checks import check_spend
 from bot.ledger import Ledger
-from bot.wiring import create_bot
+from bot.request import Incoming
+from bot.startup import create_bot
 from tests.fakes.anthropic_server import FakeAnthropic
 
 NOTES = {"name": "demo.notes", "summary": "Today's deploy notes", "side_effects": "read"}

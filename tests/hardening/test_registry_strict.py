@@ -119,7 +119,7 @@ def test_negative_numbers_stay_values() -> None:
 def test_a_missing_registry_or_skills_folder_is_exit_2(env: Path, monkeypatch, capsys, var: str) -> None:
     monkeypatch.setenv(var, str(env / "nowhere"))
     assert main(["registry", "check"]) == 2
-    assert capsys.readouterr().err.strip() == f"bot: {var}: folder {env / 'nowhere'} not found"
+    assert capsys.readouterr().err.strip() == f"bot: {var}: folder {str(env / 'nowhere')!r} not found"
     assert main(["route", "is the disk full"]) == 2
 
 

@@ -13,10 +13,11 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from bot.app import Incoming, OpsBot
 from bot.cli import main
 from bot.config import PROJECT_ROOT, load_settings
+from bot.pipeline import OpsBot
 from bot.registry import load_registry
+from bot.request import Incoming
 from bot.router import PreRouter
 from bot.tiny_messages import content_words, is_acknowledgement
 

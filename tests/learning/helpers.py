@@ -6,9 +6,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from bot.app import Incoming, OpsBot, Reply
 from bot.config import PROJECT_ROOT, Settings
-from bot.wiring import create_bot
+from bot.pipeline import OpsBot
+from bot.request import Incoming, Reply
+from bot.startup import create_bot
 from tests.fakes.anthropic_server import FakeAnthropic
 
 DISK = "could you peek at how much room the host's drives still have"

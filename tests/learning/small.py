@@ -7,9 +7,9 @@ from pathlib import Path
 
 import yaml
 
-from bot.app import OpsBot
 from bot.config import Settings
-from bot.wiring import create_bot
+from bot.pipeline import OpsBot
+from bot.startup import create_bot
 from tests.fakes.anthropic_server import FakeAnthropic
 
 ENTRIES = [

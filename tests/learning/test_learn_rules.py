@@ -23,7 +23,7 @@ def bot(tmp_path, fake_anthropic):
 
 def ask(bot, fake, text, script, args=None, **incoming):
     """The pre-router misses `text`; the model runs `script` with `args` (or proposes a write)."""
-    from bot.app import Incoming
+    from bot.request import Incoming
 
     fake.reply_tool_use("run_script", {"name": script, "args": args or {}, "reason": "that script answers it"})
     fake.reply_text("Here it is.")
@@ -56,7 +56,7 @@ def test_argument_values_become_placeholders_and_the_phrasing_then_routes_any_va
 def test_write_scripts_are_refused(bot, fake_anthropic):
     reply = ask(bot, fake_anthropic, "bounce the web service", "demo.restart", {"service": "web"})
     assert reply.confirmation is not None                       # a write asks the requester first …
-    done = bot.resolve_confirmation(reply.confirmation.id, __import__("bot.app").app.Incoming("", user="U1"), True)
+    done = bot.resolve_confirmation(reply.confirmation.id, __import__("bot.request").request.Incoming("", user="U1"), True)
     assert done.outcome == "ok"                                 # … and then ran, successfully
     result = run_learn(bot)
     assert result.suggestions == []
@@ -84,7 +84,7 @@ def test_a_change_to_a_labelled_corpus_item_is_refused_unless_it_makes_it_right(
 
 
 def test_a_collision_with_another_scripts_example_is_refused(bot, fake_anthropic):
-    from bot.app import Incoming
+    from bot.request import Incoming
 
     down = bot.handle(Incoming("disk usage please", source="slack", user="U1"))
     bot.ledger.set_feedback(down.request_id, "down")
@@ -108,7 +108,7 @@ def test_thumbs_down_corrections_follow_ups_and_failed_or_several_runs_are_not_c
 
 
 def test_a_thumbs_down_becomes_a_negative_the_router_and_the_learner_respect(bot, fake_anthropic):
-    from bot.app import Incoming
+    from bot.request import Incoming
 
     reply = bot.handle(Incoming("Disk usage please", source="slack", user="U1"))
     assert reply.tier == "script" and reply.script == "demo.disk" and reply.tokens == 0

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot.app import Incoming
 from bot.learn_ops import reload
 from bot.replay import replay
+from bot.request import Incoming
 from tests.learning.small import month_ago, small_bot, write_small
 from tests.learning.test_learn_rules import ask
 

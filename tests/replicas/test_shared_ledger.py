@@ -11,9 +11,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.app import Incoming, OpsBot
 from bot.config import PROJECT_ROOT, Settings
 from bot.ledger import Ledger
+from bot.pipeline import OpsBot
+from bot.request import Incoming
 from tests.postgres import free_port
 
 

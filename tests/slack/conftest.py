@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import OpsBot
-from bot.slack.app import SlackBot
+from bot.pipeline import OpsBot
+from bot.slack.bot import SlackBot
 from tests.fakes.slack_server import FakeSlack
 from tests.slack.helpers import connect, demo_environ, demo_settings, make_slackbot, write_demo_registry
 

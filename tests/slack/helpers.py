@@ -12,9 +12,9 @@ import yaml
 from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-from bot.app import OpsBot
 from bot.config import load_settings
-from bot.slack.app import SlackBot
+from bot.pipeline import OpsBot
+from bot.slack.bot import SlackBot
 from bot.slack.webclient import make_web_client
 from tests.fakes.slack_fixtures import socket_mode
 from tests.fakes.slack_server import ALICE, BOB, BOT_USER_ID, GENERAL, FakeSlack, new_ts

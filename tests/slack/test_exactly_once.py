@@ -13,8 +13,8 @@ import urllib.request
 
 import pytest
 
-from bot.app import OpsBot
 from bot.config import PROJECT_ROOT
+from bot.pipeline import OpsBot
 from bot.slack.server import http_server
 from tests.fakes.slack_server import (
     GENERAL,

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.app import OpsBot
 from bot.config import load_settings
+from bot.pipeline import OpsBot
 from bot.slack.server import http_server
 from tests.fakes.slack_server import GENERAL, FakeSlack, events_api_body, signed_request_headers
 from tests.slack.helpers import bot_replies, demo_environ, make_slackbot, thread_reply

@@ -6,10 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.app import OpsBot
 from bot.jobs.posters import SlackPoster
 from bot.jobs.schedule import JobService
-from bot.slack.app import SlackBot
+from bot.pipeline import OpsBot
+from bot.slack.bot import SlackBot
 from tests.fakes.slack_server import ALICE, BOB, GENERAL, FakeSlack
 from tests.slack.helpers import connect, demo_environ, demo_settings, make_slackbot, write_demo_registry
 

@@ -7,7 +7,7 @@ import pytest
 
 from bot.slack import blocks as bk
 from bot.slack.learn import APPLY_ACTION, SKIP_ACTION
-from bot.wiring import create_bot
+from bot.startup import create_bot
 from tests.fakes.slack_server import ALICE, BOB, FakeSlack, reaction_added_event
 from tests.slack.helpers import (
     button,

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 
 from bot.slack import blocks as bk
-from bot.slack.app import SlackBot
-from bot.wiring import create_bot
+from bot.slack.bot import SlackBot
+from bot.startup import create_bot
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.slack_server import ALICE, BOB, FakeSlack
 from tests.slack.helpers import (

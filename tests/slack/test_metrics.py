@@ -20,7 +20,7 @@ from bot.cli import main
 from bot.config import ConfigError
 from bot.ledger import Ledger, now_iso
 from bot.slack.server import http_server, serve_slack
-from bot.wiring import create_bot
+from bot.startup import create_bot
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.slack_server import (
     ALICE,

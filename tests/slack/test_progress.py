@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.slack.app import SlackBot
-from bot.wiring import create_bot
+from bot.slack.bot import SlackBot
+from bot.startup import create_bot
 from tests.fakes.anthropic_server import Failure, FakeAnthropic, Reply
 from tests.fakes.slack_server import ALICE, FakeSlack
 from tests.slack.helpers import block_texts, bot_replies, connect, demo_environ, demo_settings, make_slackbot

@@ -3,7 +3,7 @@ any failure still ends in a reply in the thread that leaks neither internals nor
 
 from __future__ import annotations
 
-from bot.slack.app import GENERIC_FAILURE
+from bot.slack.bot import GENERIC_FAILURE
 from tests.fakes.slack_server import GENERAL, FakeSlack
 from tests.slack.helpers import block_texts, bot_replies, thread_reply
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import OpsBot
 from bot.config import PROJECT_ROOT, load_settings
+from bot.pipeline import OpsBot
 from tests.fakes.slack_server import FakeSlack
 from tests.slack.helpers import block_texts, thread_reply
 

@@ -8,8 +8,8 @@ import time
 import pytest
 from slack_sdk.errors import SlackApiError
 
-from bot.app import Artifact, Reply
 from bot.ratelimit import UserRateLimiter
+from bot.request import Artifact, Reply
 from bot.slack import blocks as bk
 from bot.slack.delivery import AckGate, dedupe_key
 from bot.slack.directory import TTLCache

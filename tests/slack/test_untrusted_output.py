@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import OpsBot
-from bot.mrkdwn import for_terminal, sanitize, strip_ansi
 from bot.jobs.posters import SlackPoster
+from bot.mrkdwn import for_terminal, sanitize, strip_ansi
+from bot.pipeline import OpsBot
 from bot.slack.webclient import make_web_client
-from bot.wiring import create_bot
+from bot.startup import create_bot
 from tests.fakes.slack_server import FakeSlack
 from tests.slack.helpers import (
     GENERAL,
@@ -141,7 +141,7 @@ def test_a_ledger_fault_still_gets_the_user_a_reply(opsbot, fake_slack: FakeSlac
     """Locked past the busy timeout (shortened here): the person still hears back, in one plain line."""
     import sqlite3
 
-    from bot.app import Incoming
+    from bot.request import Incoming
 
     sb = make_slackbot(opsbot, fake_slack)
     try:

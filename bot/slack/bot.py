@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import json
 import logging
 import re
 import threading
@@ -32,12 +31,13 @@ from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot import learn_ops
-from bot.app import Incoming, OpsBot, PendingConfirmation, Reply
 from bot.errors import quietly
-from bot.ledger import iso, new_id, now_iso
+from bot.ledger import iso, new_id
+from bot.pipeline import OpsBot
+from bot.request import Incoming, Reply
 from bot.slack import blocks as bk
-from bot.slack import learn
+from bot.slack import feedback, learn
+from bot.slack.commands import Commands
 from bot.slack.delivery import AckGate, dedupe_key
 from bot.slack.directory import GroupDirectory, ThreadTracker
 from bot.slack.httpserver import malformed_payload_response
@@ -51,7 +51,6 @@ PROGRESS_AFTER_S = 0.5          # answers faster than this get no reaction at al
 THREAD_CONTEXT_MESSAGES = 20
 THREAD_MESSAGE_CHARS = 2000
 PROCESSED_EVENTS_KEEP_S = 2 * 86_400   # Slack retries for about an hour; keep claims for two days
-FEEDBACK_REACTIONS = {"+1": "up", "thumbsup": "up", "-1": "down", "thumbsdown": "down"}
 MESSAGE_SUBTYPES = {None, "file_share", "thread_broadcast"}   # user posts; edits, joins, bots are not
 
 GENERIC_FAILURE = (":warning: Sorry, something went wrong on my side and I could not finish this. "
@@ -76,7 +75,6 @@ class SlackBot:
         self.client = client
         self.ledger = bot.ledger
         self.redact = bot.redactor
-        self.jobs = jobs                     # a JobService for /ops jobs and /ops health, when there is one
         self.progress_after_s = progress_after_s
         self.sweep_every_s = sweep_every_s
         auth = client.auth_test()
@@ -94,10 +92,17 @@ class SlackBot:
         self._sweeper: threading.Thread | None = None
         self._mention_re = re.compile(rf"<@{re.escape(self.bot_user_id)}(?:\|[^>]*)?>")
 
-        from bot.slack.commands import Commands
-
         self.commands = Commands(self)
+        self.jobs = jobs                     # a JobService for /ops jobs and /ops health, when there is one
         self.app = self._build_app(signing_secret)
+
+    @property
+    def jobs(self) -> Any:
+        return self.commands.ops.jobs_service
+
+    @jobs.setter
+    def jobs(self, service: Any) -> None:   # attached after start-up, once the scheduler is decided
+        self.commands.ops.jobs_service = service
 
     # -- the Bolt app ----------------------------------------------------------------------------
 
@@ -106,13 +111,12 @@ class SlackBot:
                   logger=logging.getLogger("bot.slack.bolt"))
         app.event("app_mention")(self._on_mention)
         app.event("message")(self._on_message)
-        app.event("reaction_added")(self._on_reaction)
+        feedback.register(app, self)                        # 👍/👎 and the Why? button
         app.event(re.compile(".*"))(self._ignore)          # ack whatever else the app is subscribed to
         app.command("/run")(self.commands.on_run)
         app.command("/ops")(self.commands.on_ops)
         app.action(bk.CONFIRM_ACTION)(self._on_confirm)
         app.action(bk.CANCEL_ACTION)(self._on_cancel)
-        app.action(bk.WHY_ACTION)(self._on_why)
         learn.register(app, self)                           # /ops learn: Apply / Skip
         app.error(self._on_error)
         return app
@@ -384,32 +388,26 @@ class SlackBot:
         ack()
         self.enqueue(self._resolve, body, False, respond, key=dedupe_key(body))
 
-    def _on_why(self, ack: Callable, body: dict, respond: Callable) -> None:
-        ack()
-        self.enqueue(self._why, body, respond, key=dedupe_key(body))
-
     def _resolve(self, body: dict, approve: bool, respond: Callable) -> None:
         confirmation_id = (body.get("actions") or [{}])[0].get("value") or ""
         user = (body.get("user") or {}).get("id")
         clicked_in = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
-        row = self.ledger.get_confirmation(confirmation_id)
-        if row is None:
+        pending = self.bot.confirmations.get(confirmation_id)
+        if pending is None:
             respond(response_type="ephemeral", replace_original=False, text="That confirmation no longer exists.")
             return
-        request = self.ledger.get_request(row["request_id"]) or {}
-        channel = request.get("channel") or row.get("channel") or clicked_in
+        request = self.ledger.get_request(pending.request_id) or {}
+        channel = request.get("channel") or pending.channel or clicked_in
         thread_ts = request.get("thread_ts")
-        command = bk.sanitize(self.redact(PendingConfirmation(row["id"], row["script"], json.loads(row["args"] or "{}"),
-                                                  row["user"], row["expires_at"]).command()))
-        requester = user == row["user"]
-        live = dt.datetime.fromisoformat(row["expires_at"]) > dt.datetime.now(dt.UTC)
-        if requester and approve and row["status"] == "pending" and live:
+        command = bk.sanitize(self.redact(pending.command()))
+        requester = user == pending.user
+        if requester and approve and pending.live:
             respond(replace_original=True, text=f":hourglass_flowing_sand: Running `{command}`…")
         incoming = self.incoming("", user=user, channel=channel, thread_ts=thread_ts)
         try:
             reply = self.bot.resolve_confirmation(confirmation_id, incoming, approve)
         except Exception as exc:
-            self.fail(exc, channel=channel, thread_ts=thread_ts, user=user, request_id=row["request_id"],
+            self.fail(exc, channel=channel, thread_ts=thread_ts, user=user, request_id=pending.request_id,
                       respond=respond)
             return
         self.count("confirmations_" + ("approved" if approve else "cancelled") if requester else "confirmations_refused")
@@ -425,30 +423,3 @@ class SlackBot:
                 self.fail(exc, channel=channel, thread_ts=thread_ts, user=user, request_id=reply.request_id)
         else:
             respond(replace_original=True, text=reply.text)
-
-    def _why(self, body: dict, respond: Callable) -> None:
-        request_id = (body.get("actions") or [{}])[0].get("value") or ""
-        request = self.ledger.get_request(request_id)
-        runs = self.ledger.script_runs_for(request_id)
-        text = self.redact(bk.why_text(request, self.ledger.decisions_for(request_id),
-                                       self.ledger.llm_calls_for(request_id), runs))
-        respond(**bk.ephemeral(text), replace_original=False)
-
-    # -- feedback --------------------------------------------------------------------------------
-
-    def _on_reaction(self, body: dict, event: dict) -> None:
-        if event.get("item_user") != self.bot_user_id or (event.get("item") or {}).get("type") != "message":
-            return
-        feedback = FEEDBACK_REACTIONS.get((event.get("reaction") or "").split("::")[0])
-        if feedback:
-            self.enqueue(self._feedback, event["item"]["ts"], feedback, event.get("user"), key=dedupe_key(body))
-
-    def _feedback(self, reply_ts: str, feedback: str, user: str | None) -> None:
-        request = self.ledger.request_by_reply(reply_ts)
-        if request is None:
-            return
-        self.ledger.set_feedback(request["id"], feedback)
-        if feedback == "down":
-            learn_ops.record_negative(self.bot, request["id"])   # that phrasing no longer runs that script
-        self.count("feedback_" + feedback)
-        log.info("feedback %s on request %s from %s at %s", feedback, request["id"], user, now_iso())

@@ -12,10 +12,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from bot.app import Artifact
 from bot.llm import LLM
 from bot.prompts import budget_tokens, quote
 from bot.registry import SkillEntry
+from bot.request import Artifact
 from bot.tiers import Meter, measure, premium_or_mid
 from bot.tiers.budgets import Budgets, higher
 from bot.tiers.premium import DENSITY_MARGIN, trim_head

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 
-from bot.app import OpsBot
 from bot.config import ConfigError, Settings
 from bot.errors import check_home
+from bot.pipeline import OpsBot
 
 
 def create_bot(settings: Settings, environ: dict[str, str] | None = None) -> OpsBot:

@@ -1,120 +1,43 @@
-"""The request pipeline shared by Slack, the console, `bot ask` and jobs.
+"""The one request path: every request, from every front end, opens, decides, executes and closes here.
 
-message → ledger request → pre-router → script tier (ACL, confirmation, runner)
-                                      → orchestrator (LLM tiers) when the router is not sure
-Every request ends with an outcome and a reply, whatever fails on the way.
+    handle(incoming)     a Slack message or /run (its refusals too), the console, `bot ask`, a scheduled job
+      open      a ledger request (text redacted)
+      decide    a job's or a command's order · memory command · pre-router (acknowledgement, script,
+                explicit `run NAME`) · otherwise the LLM tiers
+      execute   script tier: ACL → confirmation for writes → runner · orchestrator: rate limit, deadline
+      close     outcome and latency in the ledger; the reply redacted and escaped for Slack mrkdwn
+    resolve_confirmation(id, incoming, approve)   the requester's yes/no continues its request; same close
+
+Whatever fails on the way, the request ends with an outcome and the user gets a reply.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit
 
 from bot import errors
 from bot.config import Settings
+from bot.confirmations import Confirmations
 from bot.ledger import Ledger, new_id
 from bot.memory import MemoryStore, memory_command
 from bot.mrkdwn import sanitize, strip_ansi
 from bot.ratelimit import UserRateLimiter
 from bot.redact import Redactor, secret_values_from_env
-from bot.registry import ArgError, Registry, ScriptEntry, load_registry
+from bot.registry import Registry, ScriptEntry, load_registry
+from bot.request import Artifact, Incoming, Orchestrator, Order, Reply, RequestContext
 from bot.router import PreRouter, RouteDecision
 from bot.runner import Runner, ScriptResult
-from bot.vocab import DecidedBy, Outcome, Tier
+from bot.vocab import DecidedBy
 
 log = logging.getLogger(__name__)
 
-CONFIRMATION_TTL = dt.timedelta(minutes=10)
 NO_LLM_REPLY = ("I couldn't match that to a script, and the LLM tiers are off: set ANTHROPIC_API_KEY "
                 "to let me reason about it. Try `/ops scripts` for what I can run without it.")
-
-
-@dataclass
-class Incoming:
-    text: str
-    user: str | None = None
-    channel: str | None = None
-    source: str = "console"            # slack | console | cli | job | http
-    event_id: str | None = None
-    thread_ts: str | None = None
-    thread: list[dict[str, str]] = field(default_factory=list)   # earlier messages: {"user", "text"}
-    user_groups: frozenset[str] = frozenset()
-    progress: Any = None               # bot.progress.Progress: where long LLM calls report (Slack, console)
-
-
-@dataclass
-class Artifact:
-    filename: str
-    content: str
-
-
-@dataclass
-class PendingConfirmation:
-    id: str
-    script: str
-    args: dict[str, Any]
-    user: str | None
-    expires_at: str
-
-    def command(self) -> str:
-        flags = " ".join(f"--{k} {json.dumps(v) if isinstance(v, str) and ' ' in v else v}"
-                         for k, v in self.args.items())
-        return f"{self.script} {flags}".strip()
-
-
-@dataclass
-class Reply:
-    text: str
-    request_id: str
-    tier: Tier = "none"                # the words are defined in bot/vocab.py
-    decided_by: DecidedBy = "pre-router"
-    outcome: Outcome = "ok"
-    script: str | None = None
-    models: list[str] = field(default_factory=list)
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost_usd: float = 0.0
-    duration_ms: float = 0.0
-    confirmation: PendingConfirmation | None = None
-    artifact: Artifact | None = None
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def tokens(self) -> int:
-        return self.input_tokens + self.output_tokens
-
-    def why_line(self) -> str:
-        """'script `stripe.mrr` · 0 tokens · 0.4 s' — tier, model, tokens, cost, time."""
-        what = f"script `{self.script}`" if self.tier == "script" and self.script else self.tier
-        parts = [what]
-        if self.models:
-            parts.append(", ".join(self.models))
-        parts.append(f"{self.tokens:,} tokens")
-        if self.cost_usd:
-            parts.append(f"${self.cost_usd:.4f}")
-        parts.append(f"{self.duration_ms / 1000:.1f} s")
-        return " · ".join(parts)
-
-
-@dataclass
-class RequestContext:
-    """What an LLM tier needs to answer one request."""
-
-    incoming: Incoming
-    request_id: str
-    route: RouteDecision
-    started: float
-
-
-class Orchestrator(Protocol):
-    def answer(self, ctx: RequestContext) -> Reply: ...
 
 
 class OpsBot:
@@ -138,6 +61,7 @@ class OpsBot:
         self.orchestrator_factory: Callable[[OpsBot], Orchestrator] | None = None
         self._orchestrator_lock = threading.Lock()
         self.llm_limiter = UserRateLimiter(settings.bot_user_rate_per_min)
+        self.confirmations = Confirmations(self.ledger, self.registry)
 
     @property
     def llm_enabled(self) -> bool:
@@ -156,23 +80,55 @@ class OpsBot:
     def orchestrator(self, value: Orchestrator | None) -> None:
         self._orchestrator = value
 
-    # -- the pipeline ------------------------------------------------------------------------
+    # -- the request path --------------------------------------------------------------------
 
     def handle(self, incoming: Incoming) -> Reply:
+        """Open, decide, execute, close: the only way a request goes through the bot."""
         started = time.monotonic()
+        opened = self._open(incoming)
+        if isinstance(opened, Reply):
+            return opened
+        request_id = opened
+        if incoming.order is not None and incoming.order.on_open is not None:
+            incoming.order.on_open(request_id)
+        reply = self._guarded(request_id, lambda: self._decide(incoming, request_id, started))
+        return self._close(request_id, reply, started)
+
+    def resolve_confirmation(self, confirmation_id: str, incoming: Incoming, approve: bool) -> Reply:
+        """The requester's Confirm/Cancel continues the request that asked (bot/confirmations.py says
+        who may and when); a confirmed write runs through the same script tier and the same close."""
+        started = time.monotonic()
+        decision = self.confirmations.decide(confirmation_id, incoming.user, approve)
+        request_id = decision.request_id or new_id()
+        if decision.run:
+            reply = self._guarded(request_id, lambda: self.execute_script(
+                incoming, request_id, decision.entry, decision.args, decided_by="command", confirmed=True))
+            return self._close(request_id, reply, started)
+        reply = Reply(decision.text, request_id, tier="script", decided_by="command", outcome=decision.outcome,
+                      script=decision.script)
+        return self._close(request_id, reply, started) if decision.closes_request else reply
+
+    def expire_confirmations(self) -> int:
+        return self.confirmations.expire()
+
+    def _open(self, incoming: Incoming) -> str | Reply:
+        """The request's ledger row, or — when the ledger cannot take it (disk full, locked) — a reply."""
         try:
-            request_id = self.ledger.start_request(
+            return self.ledger.start_request(
                 source=incoming.source, text=self.redactor(incoming.text), user=incoming.user,
                 channel=incoming.channel, event_id=incoming.event_id, thread_ts=incoming.thread_ts)
-        except Exception as exc:  # the ledger cannot take it (disk full, locked): still a reply
+        except Exception as exc:
             fault = errors.describe(exc, self.settings)
             if fault is None:
                 raise
             log.error("request not recorded: %s", fault)
             return Reply(errors.for_user(fault), new_id(), outcome="error", notes=[fault.line])
+
+    def _guarded(self, request_id: str, work: Callable[[], Reply]) -> Reply:
+        """`work`'s reply; any failure becomes an error reply (a request never ends without one)."""
         try:
-            reply = self._dispatch(incoming, request_id, started)
-        except Exception as exc:  # a request never ends without a reply
+            return work()
+        except Exception as exc:
             fault = errors.describe(exc, self.settings)
             if fault is None:
                 log.exception("request %s failed", request_id)
@@ -182,19 +138,28 @@ class OpsBot:
                 log.error("request %s failed: %s", request_id, fault)
                 reply = Reply(errors.for_user(fault), request_id, outcome="error")
             reply.notes.append(self.redactor(f"{type(exc).__name__}: {exc}")[:300])
+            return reply
+
+    def _close(self, request_id: str, reply: Reply, started: float) -> Reply:
+        """The outcome in the ledger; the reply's text redacted and escaped (script and model output are
+        untrusted). A ledger that cannot take the outcome does not stop the answer."""
         reply.duration_ms = (time.monotonic() - started) * 1000
-        reply.text = sanitize(self.redactor(reply.text))   # script and model output are untrusted
+        reply.text = sanitize(self.redactor(reply.text))
         try:
             self.ledger.finish_request(request_id, reply.outcome, latency_ms=round(reply.duration_ms, 1),
                                        error="; ".join(reply.notes)[:500] or None
                                        if reply.outcome != "ok" else None)
-        except Exception as exc:  # the answer still goes out; the outcome could not be written
+        except Exception as exc:
             if (fault := errors.describe(exc, self.settings)) is None:
                 raise
             log.error("request %s: outcome not recorded: %s", request_id, fault)
         return reply
 
-    def _dispatch(self, incoming: Incoming, request_id: str, started: float) -> Reply:
+    # -- decide and execute -------------------------------------------------------------------
+
+    def _decide(self, incoming: Incoming, request_id: str, started: float) -> Reply:
+        if incoming.order is not None:
+            return self._ordered(incoming, request_id, started)
         remembered = memory_command(self.memory, incoming.text, incoming.user)   # 0 tokens
         if remembered is not None:
             action, text = remembered
@@ -219,6 +184,55 @@ class OpsBot:
         if not self.llm_enabled:
             return self._without_llm(ctx)
         return self._over_llm_rate(ctx) or self.orchestrator.answer(ctx)
+
+    def _ordered(self, incoming: Incoming, request_id: str, started: float) -> Reply:
+        """A decision made before the pipeline: a job's script or skill, or a command refused at its ack."""
+        order: Order = incoming.order
+        if order.refusal is not None:
+            self.ledger.record_decision(request_id, tier="script", decided_by=order.decided_by, reason=order.reason,
+                                        script=order.script)
+            return Reply(order.refusal, request_id, tier="script", decided_by=order.decided_by, outcome="refused",
+                         script=order.script, notes=["usage"])
+        if order.script is not None:
+            entry = self.registry.scripts[order.script]
+            self.ledger.record_decision(request_id, tier="script", decided_by=order.decided_by, script=entry.name,
+                                        reason=order.reason)
+            result = self.runner.run(entry, order.args, request_id=request_id, job_run_id=order.job_run_id,
+                                     timeout_s=order.timeout_s, on_start=order.on_start)
+            return self._script_reply(result, entry, request_id, order.decided_by)
+        skill = self.registry.skills[order.skill]
+        self.ledger.record_decision(request_id, tier=skill.tier, decided_by=order.decided_by, skill=skill.name,
+                                    reason=order.reason)
+        ctx = RequestContext(incoming, request_id, RouteDecision("orchestrator", order.reason), started)
+        return self._answer_within(ctx, order.timeout_s)
+
+    def _answer_within(self, ctx: RequestContext, timeout_s: float | None) -> Reply:
+        """The orchestrator's answer, or a timeout reply. A model call cannot be killed like a script: it
+        runs on a daemon thread that is abandoned at the deadline (the LLM client has its own timeouts)."""
+        orchestrator = self.orchestrator
+        if orchestrator is None:
+            return Reply("LLM tiers not configured: set ANTHROPIC_API_KEY.", ctx.request_id, outcome="error")
+        if not timeout_s:
+            return orchestrator.answer(ctx)
+        box: dict[str, Any] = {}
+
+        def answer() -> None:
+            try:
+                box["reply"] = orchestrator.answer(ctx)
+            except BaseException as exc:  # noqa: B036 - handed to the waiting thread
+                box["error"] = exc
+
+        worker = threading.Thread(target=answer, name=f"request-{ctx.request_id}", daemon=True)
+        worker.start()
+        worker.join(timeout_s)
+        if worker.is_alive():
+            error = f"no answer within {timeout_s:g}s"
+            return Reply(error, ctx.request_id, outcome="timeout", notes=[error])
+        if "error" in box:
+            detail = self.redactor(f"LLM error: {type(box['error']).__name__}: {box['error']}")[:300]
+            log.error("request %s: %s", ctx.request_id, detail)
+            return Reply(detail, ctx.request_id, outcome="error")
+        return box["reply"]
 
     def _over_llm_rate(self, ctx: RequestContext) -> Reply | None:
         """Per-user limit on requests about to reach the LLM; scripts, commands and memory never count."""
@@ -261,80 +275,22 @@ class OpsBot:
             return Reply(f"You are not allowed to run `{entry.name}` here.", request_id, tier="script",
                          decided_by=decided_by, outcome="refused", script=entry.name)
         if entry.is_write and not confirmed:
-            pending = self.request_confirmation(request_id, incoming, entry, args)
+            pending = self.confirmations.ask(request_id, user=incoming.user, channel=incoming.channel,
+                                             entry=entry, args=args)
             return Reply(f"`{entry.name}` changes things. Confirm to run:\n`{pending.command()}`", request_id,
                          tier="script", decided_by=decided_by, outcome="awaiting_confirmation",
                          script=entry.name, confirmation=pending)
         result = self.runner.run(entry, args, request_id=request_id)
-        return self.script_reply(result, entry, request_id, decided_by)
+        return self._script_reply(result, entry, request_id, decided_by)
 
-    def script_reply(self, result: ScriptResult, entry: ScriptEntry, request_id: str,
+    def _script_reply(self, result: ScriptResult, entry: ScriptEntry, request_id: str,
                      decided_by: DecidedBy) -> Reply:
         outcome = {"ok": "ok", "usage": "refused", "timeout": "timeout", "upstream_timeout": "timeout"}.get(
             result.status, "error")
-        reply = Reply(sanitize(result.message(entry)), request_id, tier="script", decided_by=decided_by, outcome=outcome,
+        reply = Reply(result.message(entry), request_id, tier="script", decided_by=decided_by, outcome=outcome,
                       script=entry.name)
         if result.truncated or len(result.stdout) > 3500:
             reply.artifact = Artifact(f"{entry.name}.txt", strip_ansi(result.stdout))
         if not result.ok:
             reply.notes.append(f"{result.status} (exit {result.exit_code})")
         return reply
-
-    # -- confirmations -----------------------------------------------------------------------
-
-    def request_confirmation(self, request_id: str, incoming: Incoming, entry: ScriptEntry,
-                             args: dict[str, Any]) -> PendingConfirmation:
-        pending = PendingConfirmation(
-            id=new_id(), script=entry.name, args=args, user=incoming.user,
-            expires_at=(dt.datetime.now(dt.UTC) + CONFIRMATION_TTL).isoformat(timespec="seconds"))
-        self.ledger.add_confirmation(confirmation_id=pending.id, request_id=request_id, user=incoming.user,
-                                     channel=incoming.channel, script=entry.name, args=args,
-                                     expires_at=pending.expires_at)
-        return pending
-
-    def resolve_confirmation(self, confirmation_id: str, incoming: Incoming, approve: bool) -> Reply:
-        """The requester's Confirm/Cancel. Anyone else is refused; expired prompts do nothing."""
-        started = time.monotonic()
-        row = self.ledger.get_confirmation(confirmation_id)
-        if row is None:
-            return Reply("That confirmation no longer exists.", new_id(), outcome="refused")
-        request_id = row["request_id"]
-        entry = self.registry.script(row["script"])
-
-        def close(status: str, text: str, outcome: str = "refused") -> Reply:
-            self.ledger.decide_confirmation(confirmation_id, status, incoming.user)
-            return Reply(text, request_id, tier="script", decided_by="command", outcome=outcome,
-                         script=row["script"])
-
-        if row["status"] != "pending":
-            return Reply(f"Already {row['status']}.", request_id, tier="script", outcome="refused",
-                         script=row["script"])
-        if incoming.user != row["user"]:
-            # Not the requester: record the attempt, keep the prompt pending for the requester.
-            self.ledger.record_decision(request_id, tier="script", decided_by="command", script=row["script"],
-                                        reason=f"confirmation refused: {incoming.user} is not the requester")
-            return Reply(f"Only <@{row['user']}> can confirm this.", request_id, tier="script",
-                         outcome="refused", script=row["script"])
-        if dt.datetime.fromisoformat(row["expires_at"]) < dt.datetime.now(dt.UTC):
-            return close("expired", "This confirmation expired; ask again if you still want it.")
-        if not approve:
-            reply = close("cancelled", f"Cancelled: `{row['script']}` did not run.", outcome="cancelled")
-            self.ledger.finish_request(request_id, "cancelled")
-            return reply
-        if entry is None:
-            return close("refused", f"`{row['script']}` is no longer in the registry.")
-        if not self.ledger.decide_confirmation(confirmation_id, "confirmed", incoming.user):
-            return Reply("Already handled.", request_id, tier="script", outcome="refused", script=entry.name)
-        try:
-            args = entry.validate_args(json.loads(row["args"]))
-        except ArgError as exc:
-            return Reply(sanitize(f"`{entry.name}`: {exc}"), request_id, tier="script", outcome="refused",
-                         script=entry.name)
-        reply = self.execute_script(incoming, request_id, entry, args, decided_by="command", confirmed=True)
-        reply.duration_ms = (time.monotonic() - started) * 1000
-        self.ledger.finish_request(request_id, reply.outcome, latency_ms=round(reply.duration_ms, 1))
-        return reply
-
-    def expire_confirmations(self) -> int:
-        """Mark pending confirmations past their time as expired (and their requests)."""
-        return self.ledger.expire_confirmations(dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
