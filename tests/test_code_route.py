@@ -147,3 +147,24 @@ def test_a_stack_trace_spends_nothing_when_llm_spend_is_off(home: Path,  # noqa:
     reply = ask(bot, PY_TRACE)
     assert reply.outcome == "refused" and "BOT_DAILY_BUDGET_USD=0" in reply.text
     assert fake_anthropic.message_requests == []
+
+
+def test_the_code_route_runs_at_bot_effort_code_and_delegation_keeps_premium_effort(
+        home: Path, fake_anthropic: FakeAnthropic) -> None:  # noqa: F811
+    bot = make_bot(home, fake_anthropic)                         # defaults: BOT_EFFORT_CODE=medium, premium high
+    fake_anthropic.reply_text("Looks right.")
+    ask(bot, DIFF)
+    fake_anthropic.reply_tool_use("delegate_premium", {"task": "Design the retry policy for billing.",
+                                                        "skills": [], "context": "", "reason": "hard design"})
+    fake_anthropic.reply_text("Use exponential backoff with jitter.")
+    ask(bot, "design a retry policy for our billing calls, it is subtle")
+    assert fake_anthropic.pending == 0
+    efforts = [(r.model, r.body["output_config"]["effort"]) for r in fake_anthropic.message_requests]
+    assert efforts[0] == (PREMIUM, "medium")                     # the pasted diff: fully specified
+    assert (PREMIUM, "high") in efforts[1:]                      # the orchestrator judged it hard
+
+    fake_anthropic.reset()
+    bot = make_bot(home, fake_anthropic, bot_effort_code="xhigh")
+    fake_anthropic.reply_text("Looks right.")
+    ask(bot, DIFF)
+    assert fake_anthropic.message_requests[0].body["output_config"]["effort"] == "xhigh"

@@ -146,9 +146,9 @@ class PremiumAgent:
         self.default_budget = default_budget
         self.budgets = budgets
 
-    def output(self, skills: list[SkillEntry]) -> Budget:
-        """Effort (the tier's, or more if a skill asks) and max_tokens of the premium call."""
-        b = self.budgets.premium
+    def output(self, skills: list[SkillEntry], *, code_route: bool = False) -> Budget:
+        """Effort (the tier's — or the code route's — or more if a skill asks) and max_tokens of the call."""
+        b = (self.budgets.code or self.budgets.premium) if code_route else self.budgets.premium
         return Budget(higher(b.effort, *(s.effort for s in skills)), b.max_tokens)
 
     def budget_for(self, skills: list[SkillEntry]) -> int:
