@@ -154,8 +154,9 @@ def request_mix(total: int, seed: int = 7) -> list[dict[str, Any]]:
 # -- ours: the real bot --------------------------------------------------------------------------------
 
 
-def our_turns(req: dict[str, Any], routed_tier: str | None) -> list[Reply]:
-    """The model turns a request needs, given where the bot's own pre-router sent it."""
+def our_turns(req: dict[str, Any], routed_tier: str | None, registry: Any) -> list[Reply]:
+    """The model turns a request needs, given where the bot's own pre-router sent it (and, for a
+    pipeline, whether the skill's front matter asks for a premium review of a mid-model build)."""
     kind = req["kind"]
     if routed_tier == "script":
         return []
@@ -178,9 +179,10 @@ def our_turns(req: dict[str, Any], routed_tier: str | None) -> list[Reply]:
                                                     "skills": [req["skill"]], "context": "[[request]]",
                                                     "reason": "coding work goes to the premium model"}),
                 Reply.text(req["answer"])]
-    review = [Reply.text('{"verdict": "accept", "reasons": []}')] if req["skill"] == "blog-post" else []
+    reviewed = registry.skills[req["skill"]].review       # `review: true`: mid builds, premium reviews
+    review = [Reply.text('{"verdict": "accept", "reasons": []}')] if reviewed else []
     return [Reply.tool_use("run_pipeline", {"skill": req["skill"], "brief": req["brief"], "reason": "content + HTML"}),
-            Reply.text(req["stage1"]), Reply.text(req["stage2"]), *review]   # blog-post: mid builds, premium reviews
+            Reply.text(req["stage1"]), Reply.text(req["stage2"]), *review]
 
 
 @dataclass
@@ -222,7 +224,7 @@ def run_ours(mix: list[dict[str, Any]]) -> tuple[Arm, dict[str, Any]]:
                 route = bot.router.route(req["text"])
                 routed_tier = route.tier if route.tier in ("script", "premium") else None
                 routed += routed_tier == "script" and req["kind"] == "service"
-                fake.enqueue(*our_turns(req, routed_tier))
+                fake.enqueue(*our_turns(req, routed_tier, bot.registry))
                 reply = bot.handle(Incoming(req["text"], user="U1", channel="C1", source="slack",
                                             thread=req.get("thread", [])))
                 assert fake.pending == 0, f"unused turns for {req['text'][:40]!r}"
