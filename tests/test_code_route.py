@@ -120,8 +120,10 @@ def test_a_stack_trace_goes_to_premium_without_the_mid_model(home: Path,  # noqa
     user = sent.messages[0]["content"]
     assert "KeyError: 'user_id'" in user and "older message 11" in user
     assert "older message 0" not in user                       # pruned: only the last few thread messages
-    assert "# Skill: debug-helper" in sent.system and "run_script" not in str(sent.body.get("tools"))
-    assert "Scripts (run_script" not in sent.system             # no index: pruned context
+    system = sent.system[0]["text"]
+    assert "# Skill: debug-helper" in system and "run_script" not in str(sent.body.get("tools"))
+    assert "Scripts (run_script" not in system             # no index: pruned context
+    assert "mostly a stack trace" in system and "mostly a stack trace" not in user   # the rule's standing task
 
 
 def test_a_diff_goes_to_premium_with_the_code_review_skill(home: Path,  # noqa: F811
@@ -132,6 +134,12 @@ def test_a_diff_goes_to_premium_with_the_code_review_skill(home: Path,  # noqa: 
     assert reply.tier == "premium" and [r.model for r in fake_anthropic.message_requests] == [PREMIUM]
     row = decision(bot, reply.request_id)
     assert row["skill"] == "code-review" and "rule=diff" in row["reason"]
+
+    fake_anthropic.reply_text("Still right.")
+    again = ask(bot, DIFF.replace("0.029", "0.031"))             # another diff: the same skill and task
+    first, second = (bot.ledger.llm_calls_for(r.request_id)[0] for r in (reply, again))
+    assert fake_anthropic.message_requests[1].system[0]["cache_control"] == {"type": "ephemeral"}
+    assert first["cache_write_tokens"] > 0 and second["cache_read_tokens"] == first["cache_write_tokens"]
 
 
 def test_prose_still_goes_to_the_orchestrator(home: Path, fake_anthropic: FakeAnthropic) -> None:  # noqa: F811

@@ -60,7 +60,7 @@ def code_to_premium(request: Any) -> Any:
         output = o.premium.output(skills, code_route=True)
         budget = min(o.premium.budget_for(skills), request.room() - output.max_tokens)
         prompt = o.premium.prompt(task=TASK[verdict.rule], skills=skills, memory=[], excerpt=excerpt,
-                                  budget=budget)
+                                  budget=budget, fixed_task=True)
         allowed, skipped = request.premium_allowed(prompt.estimate, output.max_tokens)
         response = o.premium.run(prompt, request.meter, request_id=ctx.request_id, allow_premium=allowed,
                                  skipped=skipped, output=output, progress=ctx.incoming.progress)
