@@ -17,7 +17,8 @@ printed too.
 The fake behaves like the 5.5 models (tests/fakes/anthropic_models.py): adaptive thinking spends output
 tokens by effort (its THINKING_TOKENS table, printed) — ours at each tier's effort (BOT_EFFORT_*), the
 all-premium bot at the premium model's default effort. Prompts under 512 tokens (the 5.5 models'
-minimum cacheable prompt) are not cached. The cache never expires ("warm": steady traffic); "cold"
+minimum cacheable prompt) are not cached; a hit is looked up at the block boundaries up to 20 blocks
+before a breakpoint, as the API does (so the orchestrator's moving breakpoint reads the turn before). The cache never expires ("warm": steady traffic); "cold"
 prices every cache read as a cache write (traffic so sparse the 5-minute cache always expires).
 
 Routing is the bot's own: a request the pre-router sends to a tier directly (a script, or premium for
@@ -60,6 +61,7 @@ from bot.llm import LLM, RetryPolicy  # noqa: E402
 from bot.models import profile  # noqa: E402
 from bot.pricing import PriceTable  # noqa: E402
 from bot.prompts import CACHE  # noqa: E402
+from bot.tiers.review import BUILD_EFFORT, REVIEW_EFFORT  # noqa: E402
 from tests.fakes.anthropic_models import THINKING_TOKENS  # noqa: E402
 from tests.fakes.anthropic_server import FakeAnthropic, Reply  # noqa: E402
 
@@ -322,8 +324,11 @@ def main() -> int:
     print(f"service queries answered by the pre-router at 0 tokens: {extra['routed']}/"
           f"{sum(1 for r in mix if r['kind'] == 'service')}")
     print(f"tiers chosen: {dict(sorted(extra['tiers'].items()))}")
-    print(f"thinking tokens by effort (the fake's assumption): {THINKING_TOKENS}; ours at "
-          f"{settings.bot_effort_orchestrator} (mid) / {settings.bot_effort_premium} (premium), all-premium at "
+    print(f"thinking tokens by effort (the fake's assumption, both arms): {THINKING_TOKENS}")
+    print(f"  ours: orchestrator {settings.bot_effort_orchestrator} (mid), delegate_premium "
+          f"{settings.bot_effort_premium}, code route {settings.bot_effort_code} (premium), pipeline stage 1 "
+          f"{settings.bot_effort_pipeline_stage1} / stage 2 {settings.bot_effort_pipeline_stage2}, review: build "
+          f"{BUILD_EFFORT} (mid) + review {REVIEW_EFFORT} (premium); all-premium: "
           f"{profile(settings.bot_model_premium).default_effort} (the premium model's default)")
     print()
     print("Headline: ours vs an all-premium bot WITH THE SAME PROMPT CACHING ($ per request)")
