@@ -6,8 +6,8 @@ Prints:
      bot/orchestrator.py sends it — target ≤ 2,500 tokens with 61 scripts and all skills;
   2. the same for a naive prompt (every skill body + every script's full schema as a tool);
   3. the premium sub-agent's input in three scenarios run through the real bot and the fake server
-     (code review of a big pasted diff, debugging from a long thread + a memory note, stage 2 of the
-     landing-page pipeline) — target ≤ 8,000 tokens.
+     (code review of a big pasted diff, debugging from a long thread + a memory note, the premium review
+     of the landing-page pipeline's mid-model build: content + draft) — target ≤ 8,000 tokens.
 Both prompts are counted the same way: the API's counter (`messages.count_tokens`) when
 ANTHROPIC_API_KEY is set, else an offline estimate; the method is printed.
 """
@@ -101,11 +101,13 @@ def premium_scenarios(count: Callable[[dict[str, Any]], int]) -> list[tuple[str,
                                                     "context": "[[thread]]", "reason": "debugging"}),
                 Reply.text(filler(600))])
 
-            run("landing-page pipeline, stage 2", Incoming("make a landing page for deploy previews", user="U1"), [
+            run("landing-page pipeline, premium review", Incoming("make a landing page for deploy previews",
+                                                                  user="U1"), [
                 Reply.tool_use("run_pipeline", {"skill": "landing-page", "reason": "content then HTML",
                                                 "brief": "Deploy Previews: a preview URL for every branch. " + filler(150)}),
                 Reply.text("# Ship with confidence\n" + filler(1100, seed=3)),
-                Reply.text("```html\n<!doctype html>\n" + filler(2500, seed=5) + "\n```")])
+                Reply.text("```html\n<!doctype html>\n" + filler(2500, seed=5) + "\n```"),  # the mid build
+                Reply.text('{"verdict": "accept", "reasons": []}')])          # review: true (its SKILL.md)
         finally:
             bench.close()
     return out

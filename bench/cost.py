@@ -17,7 +17,8 @@ printed too.
 The fake behaves like the 5.5 models (tests/fakes/anthropic_models.py): adaptive thinking spends output
 tokens by effort (its THINKING_TOKENS table, printed) — ours at each tier's effort (BOT_EFFORT_*), the
 all-premium bot at the premium model's default effort. Prompts under 512 tokens (the 5.5 models'
-minimum cacheable prompt) are not cached. The cache never expires ("warm": steady traffic); "cold"
+minimum cacheable prompt) are not cached; a hit is looked up at the block boundaries up to 20 blocks
+before a breakpoint, as the API does (so the orchestrator's moving breakpoint reads the turn before). The cache never expires ("warm": steady traffic); "cold"
 prices every cache read as a cache write (traffic so sparse the 5-minute cache always expires).
 
 Routing is the bot's own: a request the pre-router sends to a tier directly (a script, or premium for
@@ -60,6 +61,7 @@ from bot.models import profile  # noqa: E402
 from bot.pricing import PriceTable  # noqa: E402
 from bot.prompts import CACHE  # noqa: E402
 from bot.request import Incoming  # noqa: E402
+from bot.tiers.review import BUILD_EFFORT, REVIEW_EFFORT  # noqa: E402
 from tests.fakes.anthropic_models import THINKING_TOKENS  # noqa: E402
 from tests.fakes.anthropic_server import FakeAnthropic, Reply  # noqa: E402
 
@@ -154,8 +156,9 @@ def request_mix(total: int, seed: int = 7) -> list[dict[str, Any]]:
 # -- ours: the real bot --------------------------------------------------------------------------------
 
 
-def our_turns(req: dict[str, Any], routed_tier: str | None) -> list[Reply]:
-    """The model turns a request needs, given where the bot's own pre-router sent it."""
+def our_turns(req: dict[str, Any], routed_tier: str | None, registry: Any) -> list[Reply]:
+    """The model turns a request needs, given where the bot's own pre-router sent it (and, for a
+    pipeline, whether the skill's front matter asks for a premium review of a mid-model build)."""
     kind = req["kind"]
     if routed_tier == "script":
         return []
@@ -178,9 +181,10 @@ def our_turns(req: dict[str, Any], routed_tier: str | None) -> list[Reply]:
                                                     "skills": [req["skill"]], "context": "[[request]]",
                                                     "reason": "coding work goes to the premium model"}),
                 Reply.text(req["answer"])]
-    review = [Reply.text('{"verdict": "accept", "reasons": []}')] if req["skill"] == "blog-post" else []
+    reviewed = registry.skills[req["skill"]].review       # `review: true`: mid builds, premium reviews
+    review = [Reply.text('{"verdict": "accept", "reasons": []}')] if reviewed else []
     return [Reply.tool_use("run_pipeline", {"skill": req["skill"], "brief": req["brief"], "reason": "content + HTML"}),
-            Reply.text(req["stage1"]), Reply.text(req["stage2"]), *review]   # blog-post: mid builds, premium reviews
+            Reply.text(req["stage1"]), Reply.text(req["stage2"]), *review]
 
 
 @dataclass
@@ -222,7 +226,7 @@ def run_ours(mix: list[dict[str, Any]]) -> tuple[Arm, dict[str, Any]]:
                 route = bot.router.route(req["text"])
                 routed_tier = route.tier if route.tier in ("script", "premium") else None
                 routed += routed_tier == "script" and req["kind"] == "service"
-                fake.enqueue(*our_turns(req, routed_tier))
+                fake.enqueue(*our_turns(req, routed_tier, bot.registry))
                 reply = bot.handle(Incoming(req["text"], user="U1", channel="C1", source="slack",
                                             thread=req.get("thread", [])))
                 assert fake.pending == 0, f"unused turns for {req['text'][:40]!r}"
@@ -320,8 +324,11 @@ def main() -> int:
     print(f"service queries answered by the pre-router at 0 tokens: {extra['routed']}/"
           f"{sum(1 for r in mix if r['kind'] == 'service')}")
     print(f"tiers chosen: {dict(sorted(extra['tiers'].items()))}")
-    print(f"thinking tokens by effort (the fake's assumption): {THINKING_TOKENS}; ours at "
-          f"{settings.bot_effort_orchestrator} (mid) / {settings.bot_effort_premium} (premium), all-premium at "
+    print(f"thinking tokens by effort (the fake's assumption, both arms): {THINKING_TOKENS}")
+    print(f"  ours: orchestrator {settings.bot_effort_orchestrator} (mid), delegate_premium "
+          f"{settings.bot_effort_premium}, code route {settings.bot_effort_code} (premium), pipeline stage 1 "
+          f"{settings.bot_effort_pipeline_stage1} / stage 2 {settings.bot_effort_pipeline_stage2}, review: build "
+          f"{BUILD_EFFORT} (mid) + review {REVIEW_EFFORT} (premium); all-premium: "
           f"{profile(settings.bot_model_premium).default_effort} (the premium model's default)")
     print()
     print("Headline: ours vs an all-premium bot WITH THE SAME PROMPT CACHING ($ per request)")

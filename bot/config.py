@@ -82,6 +82,7 @@ class Settings(BaseSettings):
     # Effort and output budgets per tier: max_tokens must hold adaptive thinking AND the answer
     bot_effort_orchestrator: Effort = "low"
     bot_effort_premium: Effort = "high"
+    bot_effort_code: Effort = "medium"     # the code route: fully specified tasks at Opus's own default
     bot_effort_pipeline_stage1: Effort = "medium"
     bot_effort_pipeline_stage2: Effort = "high"
     bot_effort_summary: Effort = "low"

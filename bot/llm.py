@@ -278,11 +278,13 @@ class LLM:
                system: str | list[dict[str, Any]] | None = None, tools: Iterable[dict[str, Any]] | None = None,
                tool_choice: dict[str, Any] | None = None, request_id: str | None = None,
                job_run_id: int | None = None, timeout_s: float | None = None, stream: bool = False,
-               progress: Progress | None = None, output_format: dict[str, Any] | None = None) -> LLMResponse:
+               progress: Progress | None = None, output_format: dict[str, Any] | None = None,
+               cache_control: dict[str, Any] | None = None) -> LLMResponse:
         """One model call. `effort` is required (every call names it); the request is shaped by the
         model's profile so nothing it rejects is sent; it streams when asked, when someone watches
         (`progress`), or when max_tokens is above the model's non-streaming limit. `output_format` is
-        structured output (`output_config.format`, a JSON schema)."""
+        structured output (`output_config.format`, a JSON schema). `cache_control` at the top level is
+        automatic caching: the API puts the breakpoint on the last block and moves it as a conversation grows."""
         params: dict[str, Any] = {"model": model, "max_tokens": max_tokens, "messages": self._clean(messages)}
         if system:
             params["system"] = self._clean(system)
@@ -292,6 +294,8 @@ class LLM:
             params["tool_choice"] = tool_choice
         if output_format:
             params["output_config"] = {"format": output_format}
+        if cache_control:
+            params["cache_control"] = cache_control
         params, changed = conform(params, effort)
         if changed:
             log.info("%s call to %s reshaped for the model: %s", purpose, model, "; ".join(changed))

@@ -27,6 +27,7 @@ from bot.confirmations import PendingConfirmation
 from bot.llm import LLM, LLMError, LLMResponse
 from bot.pipeline import OpsBot
 from bot.prompts import (
+    CACHE,
     TOOL_NAMES,
     clip,
     orchestrator_system,
@@ -159,7 +160,8 @@ class _Request:
             response = o.llm.complete(
                 model=o.mid_model, system=system, tools=tools, messages=messages, purpose="orchestrator",
                 max_tokens=o.budgets.orchestrator.max_tokens, effort=self.effort, request_id=self.ctx.request_id,
-                tool_choice={"type": "none"} if final_step else None, max_continuations=o.budgets.continuations)
+                tool_choice={"type": "none"} if final_step else None, max_continuations=o.budgets.continuations,
+                cache_control=CACHE)   # the loop: each turn reads the turn before (see README, cost levers)
             self.meter.add(response)
             last_input = response.usage.total_input
             uses = response.tool_uses

@@ -120,8 +120,10 @@ def test_a_stack_trace_goes_to_premium_without_the_mid_model(home: Path,  # noqa
     user = sent.messages[0]["content"]
     assert "KeyError: 'user_id'" in user and "older message 11" in user
     assert "older message 0" not in user                       # pruned: only the last few thread messages
-    assert "# Skill: debug-helper" in sent.system and "run_script" not in str(sent.body.get("tools"))
-    assert "Scripts (run_script" not in sent.system             # no index: pruned context
+    system = sent.system[0]["text"]
+    assert "# Skill: debug-helper" in system and "run_script" not in str(sent.body.get("tools"))
+    assert "Scripts (run_script" not in system             # no index: pruned context
+    assert "mostly a stack trace" in system and "mostly a stack trace" not in user   # the rule's standing task
 
 
 def test_a_diff_goes_to_premium_with_the_code_review_skill(home: Path,  # noqa: F811
@@ -132,6 +134,12 @@ def test_a_diff_goes_to_premium_with_the_code_review_skill(home: Path,  # noqa: 
     assert reply.tier == "premium" and [r.model for r in fake_anthropic.message_requests] == [PREMIUM]
     row = decision(bot, reply.request_id)
     assert row["skill"] == "code-review" and "rule=diff" in row["reason"]
+
+    fake_anthropic.reply_text("Still right.")
+    again = ask(bot, DIFF.replace("0.029", "0.031"))             # another diff: the same skill and task
+    first, second = (bot.ledger.llm_calls_for(r.request_id)[0] for r in (reply, again))
+    assert fake_anthropic.message_requests[1].system[0]["cache_control"] == {"type": "ephemeral"}
+    assert first["cache_write_tokens"] > 0 and second["cache_read_tokens"] == first["cache_write_tokens"]
 
 
 def test_prose_still_goes_to_the_orchestrator(home: Path, fake_anthropic: FakeAnthropic) -> None:  # noqa: F811
@@ -147,3 +155,24 @@ def test_a_stack_trace_spends_nothing_when_llm_spend_is_off(home: Path,  # noqa:
     reply = ask(bot, PY_TRACE)
     assert reply.outcome == "refused" and "BOT_DAILY_BUDGET_USD=0" in reply.text
     assert fake_anthropic.message_requests == []
+
+
+def test_the_code_route_runs_at_bot_effort_code_and_delegation_keeps_premium_effort(
+        home: Path, fake_anthropic: FakeAnthropic) -> None:  # noqa: F811
+    bot = make_bot(home, fake_anthropic)                         # defaults: BOT_EFFORT_CODE=medium, premium high
+    fake_anthropic.reply_text("Looks right.")
+    ask(bot, DIFF)
+    fake_anthropic.reply_tool_use("delegate_premium", {"task": "Design the retry policy for billing.",
+                                                        "skills": [], "context": "", "reason": "hard design"})
+    fake_anthropic.reply_text("Use exponential backoff with jitter.")
+    ask(bot, "design a retry policy for our billing calls, it is subtle")
+    assert fake_anthropic.pending == 0
+    efforts = [(r.model, r.body["output_config"]["effort"]) for r in fake_anthropic.message_requests]
+    assert efforts[0] == (PREMIUM, "medium")                     # the pasted diff: fully specified
+    assert (PREMIUM, "high") in efforts[1:]                      # the orchestrator judged it hard
+
+    fake_anthropic.reset()
+    bot = make_bot(home, fake_anthropic, bot_effort_code="xhigh")
+    fake_anthropic.reply_text("Looks right.")
+    ask(bot, DIFF)
+    assert fake_anthropic.message_requests[0].body["output_config"]["effort"] == "xhigh"

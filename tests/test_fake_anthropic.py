@@ -120,6 +120,25 @@ def test_prompt_cache_reads_longest_seen_prefix(anthropic_client: anthropic.Anth
     assert second.usage.input_tokens == 0  # top-level cache_control marks the last block
 
 
+def test_prompt_cache_finds_the_previous_turn_behind_a_moving_breakpoint(anthropic_client: anthropic.Anthropic) -> None:
+    cc = {"type": "ephemeral"}
+    system = [{"type": "text", "text": "Index: " + "script line\n" * 50, "cache_control": cc}]
+    turn1 = [{"role": "user", "content": [{"type": "text", "text": "question " * 80, "cache_control": cc}]}]
+    first = anthropic_client.messages.create(model=MODEL, max_tokens=10, system=system, messages=turn1)
+    turn2 = [{"role": "user", "content": [{"type": "text", "text": "question " * 80}]},   # marker moved on
+             {"role": "assistant", "content": "Checking."},
+             {"role": "user", "content": [{"type": "text", "text": "result " * 80, "cache_control": cc}]}]
+    second = anthropic_client.messages.create(model=MODEL, max_tokens=10, system=system, messages=turn2)
+    far = [*turn2[:2], *({"role": r, "content": "x"} for _ in range(10) for r in ("user", "assistant")),
+           {"role": "user", "content": [{"type": "text", "text": "late " * 80, "cache_control": cc}]}]
+    third = anthropic_client.messages.create(model=MODEL, max_tokens=10, system=system, messages=far)
+
+    assert second.usage.cache_read_input_tokens == first.usage.cache_creation_input_tokens   # looked back
+    assert second.usage.cache_creation_input_tokens > 0 and second.usage.input_tokens == 0
+    # more than 20 blocks behind the breakpoint: only the system breakpoint's own entry is found
+    assert third.usage.cache_read_input_tokens < first.usage.cache_creation_input_tokens
+
+
 def test_429_with_retry_after_is_retried_after_that_wait(fake_anthropic: FakeAnthropic, monkeypatch) -> None:
     fake_anthropic.fail(429, retry_after=0.05)  # SDK honours retry-after > 0 as-is; 0 means backoff (~0.5 s)
     fake_anthropic.reply_text("ok after retry")

@@ -18,7 +18,7 @@ from bot.config import PROJECT_ROOT, Settings
 from bot.pipeline import OpsBot
 from bot.request import Incoming
 from bot.startup import create_bot
-from tests.fakes.anthropic_server import Failure, FakeAnthropic, Reply
+from tests.fakes.anthropic_server import Failure, FakeAnthropic, Reply, estimate_input_tokens
 
 MID = "claude-sonnet-5-5"
 PREMIUM = "claude-opus-5-5"
@@ -154,10 +154,29 @@ def test_direct_answer_with_cached_index_and_no_skill_bodies(home: Path, fake_an
     assert len(calls) == 1 and calls[0]["purpose"] == "orchestrator" and calls[0]["stop_reason"] == "end_turn"
     assert calls[0]["cache_write_tokens"] > 0 and calls[0]["cost_usd"] == pytest.approx(reply.cost_usd)
 
+    assert sent.body["cache_control"] == {"type": "ephemeral"}     # automatic caching of the turn, for the loop
+    index = estimate_input_tokens({"tools": sent.tools, "system": system[:1]})
+
     fake_anthropic.reply_text("Again.")
     second = ask(bot, "and canary deploys?")
-    assert bot.ledger.llm_calls_for(second.request_id)[0]["cache_read_tokens"] == calls[0]["cache_write_tokens"]
+    assert bot.ledger.llm_calls_for(second.request_id)[0]["cache_read_tokens"] == index    # the index is read
     assert second.cost_usd < reply.cost_usd
+
+
+def test_each_tool_loop_turn_reads_the_turn_before_from_the_cache(home: Path, fake_anthropic: FakeAnthropic) -> None:
+    bot = make_bot(home, fake_anthropic)
+    fake_anthropic.reply_tool_use("load_skill", {"name": "incident-summary"})
+    fake_anthropic.reply_tool_use("run_script", {"name": "demo.prs", "args": {"repo": "org/app"}, "reason": "data"})
+    fake_anthropic.reply_text("Two PRs are open.")
+    reply = ask(bot, "summarise the incident for leadership")
+    calls = bot.ledger.llm_calls_for(reply.request_id)
+    sent = fake_anthropic.message_requests
+
+    assert [len(r.messages) for r in sent] == [1, 3, 5] and reply.text == "Two PRs are open."
+    for before, call, request in zip(calls, calls[1:], sent[1:], strict=False):
+        assert call["cache_read_tokens"] == before["cache_read_tokens"] + before["cache_write_tokens"]
+        assert call["input_tokens"] == 0                  # everything up to the new turn was read or written
+        assert request.body["cache_control"] == {"type": "ephemeral"}
 
 
 def test_run_script_then_answer(home: Path, fake_anthropic: FakeAnthropic) -> None:
@@ -238,10 +257,16 @@ def test_premium_input_fits_the_budget_by_the_models_own_count(home: Path) -> No
     assert premium_call.input_tokens <= 8000 and counted[0] > 8000               # the estimate alone fell short
 
 
+def premium_builds(bot: OpsBot, skill: str = "landing-page") -> OpsBot:
+    """The pipeline skill with `review: false`: the premium model implements stage 2 itself."""
+    bot.registry.skills[skill] = bot.registry.skills[skill].model_copy(update={"review": False})
+    return bot
+
+
 def test_pipeline_stage2_fits_the_budget_by_the_models_own_count(home: Path) -> None:
     content = "\n".join(f"## Section {i}\n<p>{{{{cta_{i}}}}}: [Start free trial](/signup?ref=lp-{i})</p>" for i in range(400))
     with FakeAnthropic(chars_per_token=2.2) as dense:
-        bot = make_bot(home, dense)
+        bot = premium_builds(make_bot(home, dense))
         PerModel(dense).on(MID, Reply.tool_use("run_pipeline", {"skill": "landing-page", "brief": "Deploy Previews",
                                                                 "reason": "content then HTML"}),
                            Reply.text(content)).on(PREMIUM, Reply.text("```html\n<html></html>\n```"))
@@ -253,7 +278,7 @@ def test_pipeline_stage2_fits_the_budget_by_the_models_own_count(home: Path) -> 
 
 
 def test_pipeline_two_models_and_an_artifact(home: Path, fake_anthropic: FakeAnthropic) -> None:
-    bot = make_bot(home, fake_anthropic)
+    bot = premium_builds(make_bot(home, fake_anthropic))
     html = "<!doctype html>\n<html lang=\"en\"><body><section class=\"hero\"><h1>Ship faster</h1></section></body></html>"
     PerModel(fake_anthropic).on(
         MID,
@@ -500,7 +525,8 @@ def test_bot_ask_and_stats_through_the_cli(home: Path, fake_anthropic: FakeAnthr
 
     assert main(["stats", "--json"]) == 0
     stats = json.loads(capsys.readouterr().out)
-    assert stats["by_tier"]["direct"]["input_tokens"] > 0 and stats["by_tier"]["direct"]["cost_usd"] > 0
+    direct = stats["by_tier"]["direct"]
+    assert direct["input_tokens"] + direct["cache_write_tokens"] > 0 and direct["cost_usd"] > 0
     assert stats["by_model"][MID]["calls"] == 1 and stats["by_model"][MID]["cost_usd"] > 0
 
 

@@ -34,6 +34,7 @@ class Budgets:
     stage1: Budget
     stage2: Budget
     continuations: int = 2
+    code: Budget | None = None      # the code route (bot/tiers/code_route.py); None: the premium budget
 
     @classmethod
     def from_settings(cls, s: Any) -> Budgets:
@@ -41,7 +42,7 @@ class Budgets:
                    Budget(s.bot_effort_premium, s.bot_max_tokens_premium),
                    Budget(s.bot_effort_pipeline_stage1, s.bot_max_tokens_pipeline_stage1),
                    Budget(s.bot_effort_pipeline_stage2, s.bot_max_tokens_pipeline_stage2),
-                   s.bot_llm_max_continuations)
+                   s.bot_llm_max_continuations, Budget(s.bot_effort_code, s.bot_max_tokens_premium))
 
 
 def higher(effort: str, *asked: str | None) -> str:

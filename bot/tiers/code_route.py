@@ -2,6 +2,11 @@
 0 tokens) is answered by the premium sub-agent with pruned context — the request, the last few thread
 messages and the one skill that fits the rule — and the mid model never reads it.
 
+The call runs at BOT_EFFORT_CODE (default `medium`, the premium model's own default), not the premium
+tier's `high`: the task is fully specified — everything it needs is in the message, one call, no tools —
+which is what Anthropic's effort guide puts at medium; `high` is for complex reasoning and agentic work,
+which is what a `delegate_premium` (the orchestrator judged the task hard) keeps. A skill may ask for more.
+
 The decision is the pre-router's (`decided_by: pre-router`), its reason the detector's rule, share and
 threshold. Budget and availability rules are the premium sub-agent's own: over today's budget or with
 premium down, the mid model answers instead, with a visible note.
@@ -52,10 +57,10 @@ def code_to_premium(request: Any) -> Any:
         excerpt = "Earlier messages in the Slack thread:\n" + quote("thread", thread) + "\n\nThe message:\n" + excerpt
     skills = [skill] if skill else []
     try:
-        output = o.premium.output(skills)
+        output = o.premium.output(skills, code_route=True)
         budget = min(o.premium.budget_for(skills), request.room() - output.max_tokens)
         prompt = o.premium.prompt(task=TASK[verdict.rule], skills=skills, memory=[], excerpt=excerpt,
-                                  budget=budget)
+                                  budget=budget, fixed_task=True)
         allowed, skipped = request.premium_allowed(prompt.estimate, output.max_tokens)
         response = o.premium.run(prompt, request.meter, request_id=ctx.request_id, allow_premium=allowed,
                                  skipped=skipped, output=output, progress=ctx.incoming.progress)

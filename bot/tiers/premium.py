@@ -6,6 +6,8 @@ excerpt — under an input budget (BOT_PREMIUM_INPUT_BUDGET, default 8,000 token
 first, then the memory notes' earliest lines, then the skills' last lines. Nothing named is dropped whole.
 The budget is kept by the premium model's own count: when its tokenizer counts more than our estimate
 (code on the newer tokenizers does), the prompt is built again with the estimate scaled up to match.
+The system prompt (role + skills, and the code route's standing task) is marked as a cached prefix: the
+same skill set gives the same prefix, and the API ignores the marker below its minimum cacheable size.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 
 from bot.llm import LLM, LLMResponse
 from bot.memory import MemoryStore
-from bot.prompts import BUDGET_CHARS_PER_TOKEN, PREMIUM_ROLE, budget_tokens, quote
+from bot.prompts import BUDGET_CHARS_PER_TOKEN, CACHE, PREMIUM_ROLE, budget_tokens, quote
 from bot.registry import Registry, SkillEntry
 from bot.tiers import Meter, measure, premium_or_mid
 from bot.tiers.budgets import Budget, Budgets, higher
@@ -92,8 +94,10 @@ def trim_tail(text: str, max_tokens: int, budget: int) -> tuple[str, int]:
 
 
 def build_prompt(*, task: str, skills: list[SkillEntry], memory: list[tuple[str, str]], excerpt: str,
-                 budget: int, density: float = 1.0) -> PremiumPrompt:
-    """The premium prompt within `budget` tokens; `density`: the model's tokens per estimated token (≥ 1)."""
+                 budget: int, density: float = 1.0, fixed_task: bool = False) -> PremiumPrompt:
+    """The premium prompt within `budget` tokens; `density`: the model's tokens per estimated token (≥ 1).
+    `fixed_task`: the task is a standing instruction (the code route's, one per rule), so it goes in the
+    system prompt after the skills — a prefix that is the same on every such call and can be cached."""
     parts = [Part("skill", s.name, s.body()) for s in skills]
     parts += [Part("memory", name, body) for name, body in memory]
     if excerpt.strip():
@@ -101,7 +105,7 @@ def build_prompt(*, task: str, skills: list[SkillEntry], memory: list[tuple[str,
     task_text = f"Task:\n{task.strip()}"
 
     def total() -> int:
-        system, user = _render(parts, task_text)
+        system, user = _render(parts, task_text, fixed_task)
         return math.ceil((budget_tokens(system) + budget_tokens(user) + 8) * density)
 
     over = total() - budget
@@ -124,15 +128,18 @@ def build_prompt(*, task: str, skills: list[SkillEntry], memory: list[tuple[str,
         room = max(200, int((budget_tokens(task_text) - over / density) * BUDGET_CHARS_PER_TOKEN))
         task_text = task_text[: room // 2] + "\n[… task trimmed to fit the budget …]\n" + task_text[-room // 2:]
         notes.append("task trimmed")
-    system, user = _render(parts, task_text)
+    system, user = _render(parts, task_text, fixed_task)
     return PremiumPrompt(system, [{"role": "user", "content": user}], total(), budget, notes)
 
 
-def _render(parts: list[Part], task_text: str) -> tuple[str, str]:
-    """(system, user): skill bodies in the system prompt; memory, excerpt and the task in the user turn."""
+def _render(parts: list[Part], task_text: str, fixed_task: bool = False) -> tuple[str, str]:
+    """(system, user): skill bodies in the system prompt; memory, excerpt and the task in the user turn
+    (a fixed task at the end of the system prompt instead)."""
     system = PREMIUM_ROLE + "".join("\n\n" + p.render() for p in parts if p.kind == "skill")
-    user = "\n\n".join([*(p.render() for p in parts if p.kind != "skill"), task_text])
-    return system, user
+    data = [p.render() for p in parts if p.kind != "skill"]
+    if fixed_task and data:
+        return system + "\n\n" + task_text, "\n\n".join(data)
+    return system, "\n\n".join([*data, task_text])
 
 
 class PremiumAgent:
@@ -146,9 +153,9 @@ class PremiumAgent:
         self.default_budget = default_budget
         self.budgets = budgets
 
-    def output(self, skills: list[SkillEntry]) -> Budget:
-        """Effort (the tier's, or more if a skill asks) and max_tokens of the premium call."""
-        b = self.budgets.premium
+    def output(self, skills: list[SkillEntry], *, code_route: bool = False) -> Budget:
+        """Effort (the tier's — or the code route's — or more if a skill asks) and max_tokens of the call."""
+        b = (self.budgets.code or self.budgets.premium) if code_route else self.budgets.premium
         return Budget(higher(b.effort, *(s.effort for s in skills)), b.max_tokens)
 
     def budget_for(self, skills: list[SkillEntry]) -> int:
@@ -156,7 +163,7 @@ class PremiumAgent:
         return max(budgets) if budgets else self.default_budget
 
     def prompt(self, *, task: str, skills: list[SkillEntry], memory: list[str], excerpt: str,
-               budget: int | None = None) -> PremiumPrompt:
+               budget: int | None = None, fixed_task: bool = False) -> PremiumPrompt:
         notes = []
         for name in memory:
             note = self.memory.get(name) if self.memory else None
@@ -164,7 +171,7 @@ class PremiumAgent:
                 notes.append((note.name, note.body))
         budget = budget or self.budget_for(skills)
         build = functools.partial(build_prompt, task=task, skills=skills, memory=notes, excerpt=excerpt,
-                                  budget=budget)
+                                  budget=budget, fixed_task=fixed_task)
         prompt = build()
         counted = measure(self.llm, self.premium_model, system=prompt.system, messages=prompt.messages)
         if counted is not None and counted > budget:   # the model's tokenizer counts more than our estimate
@@ -178,6 +185,7 @@ class PremiumAgent:
             meter.note(f"Premium context trimmed to fit {prompt.budget:,} tokens ({'; '.join(prompt.notes)}).")
         return premium_or_mid(self.llm, meter, premium=self.premium_model, mid=self.mid_model,
                               allow_premium=allow_premium, skipped=skipped, purpose="premium",
-                              system=prompt.system, messages=prompt.messages, max_tokens=output.max_tokens,
+                              system=[{"type": "text", "text": prompt.system, "cache_control": CACHE}],
+                              messages=prompt.messages, max_tokens=output.max_tokens,
                               effort=output.effort, request_id=request_id, progress=progress, stream=True,
                               max_continuations=self.budgets.continuations)

@@ -6,7 +6,9 @@ structured outputs (`output_config.format`), checked by the same JSON-schema gat
 accepted draft is the answer; a rejected one is redone once by the premium model, told the reasons.
 Each review is a `tier_events` row (accept / reject / unavailable), which `bot stats` turns into the
 reject rate. A review that cannot be had (premium down, an invalid verdict) delivers the draft with a
-visible note rather than no answer.
+visible note rather than no answer. The review's system prompt (role + the skill's stage 2) is the same
+for every review of a skill, so it is marked as a cached prefix (the API ignores the marker below the
+model's minimum cacheable prompt).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 from bot import tier_events
 from bot.llm import LLM, LLMError, LLMResponse
-from bot.prompts import quote
+from bot.prompts import CACHE, quote
 from bot.tiers import Meter, premium_or_mid
 from bot.tiers.cheap import SchemaGate
 
@@ -87,7 +89,8 @@ class ReviewStage:
         try:
             response = self.llm.create(
                 model=self.premium_model, purpose="pipeline:review", request_id=request_id,
-                max_tokens=REVIEW_MAX_TOKENS, system=f"{REVIEW_ROLE}\n\n{stage2}", messages=messages,
+                max_tokens=REVIEW_MAX_TOKENS, messages=messages,
+                system=[{"type": "text", "text": f"{REVIEW_ROLE}\n\n{stage2}", "cache_control": CACHE}],
                 effort=REVIEW_EFFORT, output_format={"type": "json_schema", "schema": self.gate.sent})
         except LLMError as exc:
             detail = exc.describe()

@@ -93,10 +93,13 @@ def effort_of(body: JSON) -> str:
 
 
 def _strip(msgs: list[JSON]) -> list[JSON]:
-    """Messages as signed: content blocks without cache_control (it may move between requests)."""
+    """Messages as signed: content blocks without cache_control (it may move between requests); a string
+    content is the API's shorthand for one text block, so both forms sign alike."""
     out = []
     for m in msgs:
         content = m.get("content")
+        if isinstance(content, str):
+            content = [{"type": "text", "text": content}]
         if isinstance(content, list):
             content = [{k: v for k, v in b.items() if k != "cache_control"} if isinstance(b, dict) else b
                        for b in content]

@@ -27,8 +27,10 @@ by default; lower it to play a denser tokenizer, e.g. code on the 4.7+ tokenizer
 returns the sum.
 
 Prompt caching: every block carrying `cache_control` (or the last block, for a top-level
-`cache_control`) is a breakpoint. The longest breakpoint prefix seen before (same model) is reported as
-`cache_read_input_tokens`; the rest of the prefix up to the last breakpoint as
+`cache_control`) is a breakpoint, and the prefix up to it is written to the cache. As on the real API
+(build-with-claude/prompt-caching: hits are looked up at the block boundaries up to 20 blocks before
+each breakpoint), the longest prefix written before (same model) that ends at one of those boundaries
+is reported as `cache_read_input_tokens`; the rest of the prefix up to the last breakpoint as
 `cache_creation_input_tokens`; the remainder as `input_tokens`. Entries never expire (call `reset()`).
 Prefixes shorter than `min_cache_tokens` are not cached, as with the real API's minimum.
 """
@@ -191,6 +193,7 @@ def _dumps(obj: Any) -> str:
 
 
 CHARS_PER_TOKEN = 4.0
+LOOKBACK_BLOCKS = 20    # block boundaries checked for a cache hit, counting the breakpoint's own
 
 
 def estimate_tokens(obj: Any, chars_per_token: float = CHARS_PER_TOKEN) -> int:
@@ -506,18 +509,20 @@ class FakeAnthropic:
             marks.setdefault(len(raw) - 1, body["cache_control"])
         cumulative = list(itertools.accumulate(estimate_tokens(s, self.chars_per_token) for s in segs))
         breakpoints = sorted(i for i in marks if cumulative[i] >= self.min_cache_tokens)
-        keys = {
-            i: hashlib.sha256(_dumps([body["model"], segs[: i + 1]]).encode()).hexdigest()
-            for i in breakpoints
-        }
+        # a read is looked up at every block boundary up to LOOKBACK_BLOCKS before a breakpoint (how a
+        # moving breakpoint on a conversation's last message finds the previous turn's entry); entries
+        # are written at breakpoints only
+        looked = sorted({j for i in breakpoints for j in range(max(0, i - LOOKBACK_BLOCKS + 1), i + 1)
+                         if cumulative[j] >= self.min_cache_tokens})
+        keys = {j: hashlib.sha256(_dumps([body["model"], segs[: j + 1]]).encode()).hexdigest() for j in looked}
         read = write = 0
         with self._lock:
-            hits = [i for i in breakpoints if keys[i] in self._cache]
+            hits = [j for j in looked if keys[j] in self._cache]
             if hits:
                 read = cumulative[hits[-1]]
             if breakpoints and keys[breakpoints[-1]] not in self._cache:
                 write = cumulative[breakpoints[-1]] - read
-            self._cache.update(keys.values())
+            self._cache.update(keys[i] for i in breakpoints)
         one_hour = any(isinstance(cc, dict) and cc.get("ttl") == "1h" for cc in marks.values())
         return {
             "input_tokens": (cumulative[-1] if cumulative else 0) - read - write,
