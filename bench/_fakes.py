@@ -21,9 +21,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bot.config import Settings  # noqa: E402
+from bot.entries import ScriptEntry  # noqa: E402
 from bot.pipeline import OpsBot  # noqa: E402
 from bot.prompts import ROLE  # noqa: E402
-from bot.registry import Registry, ScriptEntry, load_registry  # noqa: E402
+from bot.registry import Registry, load_registry  # noqa: E402
 from bot.startup import create_bot  # noqa: E402
 from tests.fakes.anthropic_server import FakeAnthropic  # noqa: E402
 

@@ -13,7 +13,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from bot.registry import ScriptEntry
+    from bot.entries import ScriptEntry
 
 _FLAG = re.compile(r"--[A-Za-z][\w-]*(?:=.*)?|-[A-Za-z]")
 

@@ -13,7 +13,8 @@ from rich.table import Table
 from bot.config import ConfigError, Settings, load_settings
 from bot.ledger.errors import LedgerError
 from bot.logs import setup_logging
-from bot.registry import ArgError, load_registry
+from bot.problems import ArgError
+from bot.registry import load_registry
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 

@@ -18,9 +18,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from bot.entries import ScriptEntry
 from bot.ledger import Ledger, new_id
 from bot.problems import ArgError
-from bot.registry import Registry, ScriptEntry
+from bot.registry import Registry
 from bot.vocab import Outcome
 
 TTL = dt.timedelta(minutes=10)

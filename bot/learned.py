@@ -30,7 +30,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 if TYPE_CHECKING:     # bot.registry calls merge_learned and hands in what it needs: no import circle
-    from bot.registry import ArgSpec, Problem, Registry, ScriptEntry
+    from bot.entries import ArgSpec, ScriptEntry
+    from bot.problems import Problem
+    from bot.registry import Registry
 
 LEARNED_FILE = "learned.yaml"
 PLACEHOLDER_RE = re.compile(r"\{([a-z][a-z0-9-]*)\}")

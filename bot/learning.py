@@ -31,11 +31,13 @@ import yaml
 from pydantic import ValidationError
 
 from bot.config import PROJECT_ROOT
+from bot.entries import ScriptEntry
 from bot.history import Past, load_history
 from bot.learned import LearnedExample, render, today, update_learned
 from bot.ledger import Ledger
+from bot.problems import ArgError
 from bot.redact import REDACTED
-from bot.registry import ArgError, Registry, ScriptEntry
+from bot.registry import Registry
 from bot.router import ENTITY_RULES, PreRouter, RouteDecision, extract_entities, normalise, shape
 
 

@@ -10,9 +10,9 @@ import shlex
 from collections.abc import Callable
 from typing import Any
 
+from bot.entries import ScriptEntry
 from bot.jobs import commands as jobs_commands
 from bot.pipeline import OpsBot
-from bot.registry import ScriptEntry
 
 OPS_USAGE = ("usage: `/ops scripts [service]` · `/ops jobs [list|run|enable|disable|history] [name]` · "
              "`/ops health` · `/ops stats [24h|7d]` · `/ops learn` · `/ops help`")

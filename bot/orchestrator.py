@@ -26,6 +26,7 @@ from typing import Any
 from bot.confirmations import PendingConfirmation
 from bot.llm import LLM, LLMError, LLMResponse
 from bot.pipeline import OpsBot
+from bot.problems import ArgError
 from bot.prompts import (
     CACHE,
     TOOL_NAMES,
@@ -36,7 +37,6 @@ from bot.prompts import (
     quote,
     request_message,
 )
-from bot.registry import ArgError
 from bot.request import Reply, RequestContext
 from bot.tiers import Meter
 from bot.tiers.budgets import Budgets, higher, settle

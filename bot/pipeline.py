@@ -23,12 +23,13 @@ from urllib.parse import urlsplit
 from bot import errors
 from bot.config import Settings
 from bot.confirmations import Confirmations
+from bot.entries import ScriptEntry
 from bot.ledger import Ledger, new_id
 from bot.memory import MemoryStore, memory_command
 from bot.mrkdwn import sanitize, strip_ansi
 from bot.ratelimit import UserRateLimiter
 from bot.redact import Redactor, secret_values_from_env
-from bot.registry import Registry, ScriptEntry, load_registry
+from bot.registry import Registry, load_registry
 from bot.request import Artifact, Incoming, Orchestrator, Order, Reply, RequestContext
 from bot.router import PreRouter, RouteDecision
 from bot.runner import Runner, ScriptResult

@@ -14,7 +14,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from bot.registry import Registry, ScriptEntry, SkillEntry
+from bot.entries import ScriptEntry, SkillEntry
+from bot.registry import Registry
 
 ROLE = """You are opsbot, this team's chat-ops assistant in Slack. Reply briefly in Slack mrkdwn.
 Your first step decides the tier:

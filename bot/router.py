@@ -16,7 +16,9 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from bot.registry import ArgError, Registry, ScriptEntry, split_command
+from bot.entries import ScriptEntry
+from bot.problems import ArgError
+from bot.registry import Registry, split_command
 from bot.registry_checks import nested_quantifier
 from bot.tiny_messages import is_acknowledgement, too_short
 from bot.words import STOPWORDS, stem, tokens

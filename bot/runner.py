@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from bot import reaper
+from bot.entries import ScriptEntry
 from bot.ledger import Ledger
 from bot.redact import Redactor, secret_values_from_env
-from bot.registry import Registry, ScriptEntry
+from bot.registry import Registry
 
 log = logging.getLogger(__name__)
 

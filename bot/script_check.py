@@ -26,7 +26,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.registry import ArgSpec, Problem, Registry, ScriptEntry
+from bot.entries import ArgSpec, ScriptEntry
+from bot.problems import Problem
+from bot.registry import Registry
 from bot.runner import Runner
 
 TIMEOUT_S = 10.0

@@ -547,7 +547,7 @@ def test_a_broken_tool_still_ends_with_a_reply_and_its_cost(home: Path, fake_ant
     skill = home / "skills" / "gone" / "SKILL.md"
     skill.parent.mkdir()
     skill.write_text("---\nname: gone\ndescription: a skill whose file disappears\n---\nbody\n")
-    from bot.registry import SkillEntry
+    from bot.entries import SkillEntry
 
     bot.registry.skills["gone"] = SkillEntry(name="gone", description="a skill whose file disappears", path=skill)
     skill.unlink()                                           # body() now raises FileNotFoundError

@@ -12,8 +12,8 @@ import re
 from typing import get_args
 
 from bot.config import PROJECT_ROOT
+from bot.entries import SkillEntry
 from bot.ledger import OUTCOMES as LEDGER_OUTCOMES
-from bot.registry import SkillEntry
 from bot.vocab import DECIDED_BY, OUTCOMES, TIERS
 
 WORDS = {"tier": set(TIERS), "decided_by": set(DECIDED_BY), "outcome": set(OUTCOMES)}

@@ -31,8 +31,8 @@ from bot.jobs.posters import Poster, deliver, delivers
 from bot.jobs.spec import Clock, JobError, JobSpec, cut, parse_time
 from bot.ledger import iso
 from bot.pipeline import OpsBot
+from bot.problems import ArgError
 from bot.process import pid_alive, process_identity
-from bot.registry import ArgError
 from bot.request import Incoming, Order
 
 log = logging.getLogger(__name__)

@@ -17,8 +17,9 @@ from zoneinfo import ZoneInfo
 from bot.registry_checks import write_refusal
 
 if TYPE_CHECKING:
+    from bot.entries import JobEntry
     from bot.pipeline import OpsBot
-    from bot.registry import JobEntry, Registry
+    from bot.registry import Registry
 
 HEARTBEAT = "heartbeat"                 # the built-in job; registry jobs may not take its name
 BUILT_IN_JOBS = frozenset({HEARTBEAT})

@@ -12,9 +12,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from bot.entries import SkillEntry
 from bot.llm import LLM
 from bot.prompts import budget_tokens, quote
-from bot.registry import SkillEntry
 from bot.request import Artifact
 from bot.tiers import Meter, measure, premium_or_mid
 from bot.tiers.budgets import Budgets, higher

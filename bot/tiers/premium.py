@@ -17,10 +17,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.entries import SkillEntry
 from bot.llm import LLM, LLMResponse
 from bot.memory import MemoryStore
 from bot.prompts import BUDGET_CHARS_PER_TOKEN, CACHE, PREMIUM_ROLE, budget_tokens, quote
-from bot.registry import Registry, SkillEntry
+from bot.registry import Registry
 from bot.tiers import Meter, measure, premium_or_mid
 from bot.tiers.budgets import Budget, Budgets, higher
 

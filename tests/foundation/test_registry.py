@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from bot.cli import main
+from bot.entries import ScriptEntry
+from bot.problems import ArgError
 from bot.prompts import script_line
-from bot.registry import ArgError, ScriptEntry, load_registry
+from bot.registry import load_registry
 from tests.foundation.helpers import ECHO_ARGS, write_registry, write_script
 
 GOOD = {"name": "demo.echo", "summary": "Echo the args back", "args": [{"name": "repo"}]}

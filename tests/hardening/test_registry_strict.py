@@ -10,7 +10,8 @@ import yaml
 
 from bot.cli import main
 from bot.config import PROJECT_ROOT
-from bot.registry import ArgError, load_registry
+from bot.problems import ArgError
+from bot.registry import load_registry
 from bot.router import MAX_PATTERN_TEXT, PreRouter
 
 ECHO = {"name": "demo.echo", "summary": "Echo the demo notes", "side_effects": "read"}
