@@ -38,24 +38,14 @@ def cmd_serve(args, settings: Settings, console: Console) -> int:
         return serve_slack(settings, http=args.http, port=args.port, host=args.host,
                            scheduler=not args.no_scheduler)
     from bot.console import repl
+    from bot.startup import serve_metrics, start_jobs
 
     bot = _bot(settings)
     bot.ledger.close_orphaned_requests()
-    if settings.bot_metrics_port is not None:
-        from bot.health import serve_port
-
-        serve_port(settings.bot_metrics_port, bot.ledger)
-    scheduler = None
-    if settings.bot_scheduler and not args.no_scheduler:
-        from bot.jobs.schedule import start_scheduler
-
-        scheduler = start_scheduler(bot, settings)
-        if settings.bot_metrics_port is not None:
-            from bot.metrics import watch_scheduler
-
-            watch_scheduler(scheduler)
+    serve_metrics(settings, bot)
+    scheduler, jobs = start_jobs(bot, settings, run_scheduler=not args.no_scheduler)
     try:
-        return repl(bot, console, jobs=scheduler.service if scheduler is not None else None)
+        return repl(bot, console, jobs=jobs)
     finally:
         if scheduler is not None:
             scheduler.shutdown()

@@ -58,4 +58,5 @@ def test_only_the_bot_command_imports_the_jobs_cli():
 
     graph = import_graph()
     assert {m for m, targets in graph.items() if "bot.jobs.cli" in targets} == {"bot.cli"}
-    assert "bot.jobs.schedule" in graph["bot.jobs.cli"]       # the CLI uses the service, never the other way
+    assert "bot.startup" in graph["bot.jobs.cli"]              # the CLI starts the service the one way …
+    assert "bot.jobs.cli" not in graph["bot.jobs.schedule"]    # … and the service never imports the CLI

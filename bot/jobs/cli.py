@@ -19,11 +19,9 @@ WITH_JSON = frozenset({"list", "run", "history"})
 
 
 def _service(settings):
-    from bot.jobs.posters import default_poster
-    from bot.jobs.schedule import JobService
-    from bot.startup import create_bot
+    from bot.startup import create_bot, start_jobs
 
-    return JobService(create_bot(settings), settings, poster=default_poster(settings))
+    return start_jobs(create_bot(settings), settings, run_scheduler=False)[1]
 
 
 def _fail(message: str) -> int:

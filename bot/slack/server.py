@@ -23,11 +23,13 @@ from typing import Any
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
-from bot import health, metrics
+from bot import metrics
 from bot.config import ConfigError, Settings, load_settings
+from bot.jobs.posters import SlackPoster
 from bot.slack.bot import SlackBot
 from bot.slack.httpserver import SHAPE_ERRORS, SlackHTTPServer, malformed_body
 from bot.slack.webclient import make_web_client
+from bot.startup import create_bot, serve_metrics, start_jobs
 
 log = logging.getLogger(__name__)
 
@@ -132,8 +134,6 @@ def close_socket_mode(handler: SocketModeHandler) -> None:
 def build_slackbot(settings: Settings, *, http: bool, environ: dict[str, str] | None = None,
                    **kwargs: Any) -> SlackBot:
     """The OpsBot (LLM tiers when ANTHROPIC_API_KEY is set) behind a SlackBot, from settings."""
-    from bot.startup import create_bot
-
     token = settings.secret("slack_bot_token")
     if not token:
         raise ConfigError("SLACK_BOT_TOKEN is not set")
@@ -169,26 +169,12 @@ def apologise_for_interrupted(slackbot: SlackBot) -> int:
     return told
 
 
-def _jobs(slackbot: SlackBot, settings: Settings, run_scheduler: bool):
-    """The scheduler (when this process runs it) and a JobService for /ops jobs and /ops health."""
-    try:
-        from bot.jobs.posters import SlackPoster
-        from bot.jobs.schedule import JobService, start_scheduler
-    except ImportError:  # pragma: no cover - the scheduler is optional
-        return None, None
-    poster = SlackPoster(slackbot.client)
-    if run_scheduler and settings.bot_scheduler:
-        handle = start_scheduler(slackbot.bot, settings, poster)
-        return handle, handle.service
-    return None, JobService(slackbot.bot, settings, poster=poster)
-
-
 def create_wsgi_app(settings: Settings | None = None):
     """HTTP mode under a WSGI server, e.g. `gunicorn -w 2 --threads 8 'bot.slack.server:create_wsgi_app()'`
     (each worker process is a replica sharing the ledger; jobs are left to `bot serve`)."""
     settings = settings or load_settings()
     slackbot = build_slackbot(settings, http=True)
-    _, slackbot.jobs = _jobs(slackbot, settings, run_scheduler=False)
+    _, slackbot.jobs = start_jobs(slackbot.bot, settings, SlackPoster(slackbot.client), run_scheduler=False)
     slackbot.start()
     slackbot.enqueue(apologise_for_interrupted, slackbot)   # off start-up: Slack may rate-limit the posts
     return wsgi_app(slackbot)
@@ -198,12 +184,10 @@ def serve_slack(settings: Settings, *, http: bool = False, port: int = 3000, sch
                 host: str | None = None, stop: threading.Event | None = None) -> int:
     host = host or settings.bot_http_host
     slackbot = build_slackbot(settings, http=http)
-    handle, slackbot.jobs = _jobs(slackbot, settings, scheduler)
-    metrics.watch_scheduler(handle)
+    handle, slackbot.jobs = start_jobs(slackbot.bot, settings, SlackPoster(slackbot.client), run_scheduler=scheduler)
     slackbot.start()
     slackbot.enqueue(apologise_for_interrupted, slackbot)   # off start-up: Slack may rate-limit the posts
-    metrics_server = health.serve_port(settings.bot_metrics_port, slackbot.bot.ledger) \
-        if settings.bot_metrics_port is not None else None
+    metrics_server = serve_metrics(settings, slackbot.bot)
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
