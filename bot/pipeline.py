@@ -32,6 +32,7 @@ from bot.registry import Registry, ScriptEntry, load_registry
 from bot.request import Artifact, Incoming, Orchestrator, Order, Reply, RequestContext
 from bot.router import PreRouter, RouteDecision
 from bot.runner import Runner, ScriptResult
+from bot.services import Services
 from bot.vocab import DecidedBy
 
 log = logging.getLogger(__name__)
@@ -58,10 +59,12 @@ class OpsBot:
                                   ledger=self.ledger if self.ledger.shared else None)
         self._orchestrator = orchestrator
         # Built on first need, so a script answer never imports the orchestrator or the anthropic SDK.
-        self.orchestrator_factory: Callable[[OpsBot], Orchestrator] | None = None
+        self.orchestrator_factory: Callable[[Services], Orchestrator] | None = None
         self._orchestrator_lock = threading.Lock()
         self.llm_limiter = UserRateLimiter(settings.bot_user_rate_per_min)
         self.confirmations = Confirmations(self.ledger, self.registry)
+        self.services = Services(settings, self.registry, self.ledger, self.redactor, self.memory,   # the LLM tiers'
+                                 run_script=self.execute_script, closest_scripts=self.router.closest)
 
     @property
     def llm_enabled(self) -> bool:
@@ -73,7 +76,7 @@ class OpsBot:
         if self._orchestrator is None and self.orchestrator_factory is not None:
             with self._orchestrator_lock:
                 if self._orchestrator is None:
-                    self._orchestrator = self.orchestrator_factory(self)
+                    self._orchestrator = self.orchestrator_factory(self.services)
         return self._orchestrator
 
     @orchestrator.setter
