@@ -6,9 +6,9 @@ run_script, load_skill, load_memory, delegate_premium, run_pipeline, fan_out.
 
 - The first tool the model uses (or none: a direct answer) is the tier decision, recorded once with
   the model's stated `reason` and the pre-router's candidates.
-- Scripts run through `OpsBot.execute_script`, so ACL (the requesting user's), confirmation of write
-  scripts and the ledger are the same as on every other path. A write script never runs here: the
-  reply carries the pending confirmation for the requester's Confirm/Cancel.
+- Scripts run through `Services.run_script`, the pipeline's script tier, so ACL (the requester's),
+  confirmation of write scripts and the ledger are the same as on every other path. A write script
+  never runs here: the reply carries the pending confirmation for the requester's Confirm/Cancel.
 - The loop is bounded (6 model calls; the last one may not use tools) and budgeted (per-request token
   cap, daily USD cap). delegate_premium and run_pipeline end the loop: their output is the answer.
 - Degradation: premium unavailable or over budget → the mid model, with a visible note; the mid model
@@ -25,7 +25,6 @@ from typing import Any
 
 from bot.confirmations import PendingConfirmation
 from bot.llm import LLM, LLMError, LLMResponse
-from bot.pipeline import OpsBot
 from bot.problems import ArgError
 from bot.prompts import (
     CACHE,
@@ -38,6 +37,7 @@ from bot.prompts import (
     request_message,
 )
 from bot.request import Reply, RequestContext
+from bot.services import Services
 from bot.tiers import Meter
 from bot.tiers.budgets import Budgets, higher, settle
 from bot.tiers.cheap import FanOut
@@ -68,18 +68,18 @@ class _Result:
 class LLMOrchestrator:
     """`Orchestrator` for OpsBot: answer(ctx) → Reply, on the mid model with the tools above."""
 
-    def __init__(self, bot: OpsBot, llm: LLM, *, max_steps: int = MAX_STEPS):
-        settings = bot.settings
-        self.bot = bot
+    def __init__(self, services: Services, llm: LLM, *, max_steps: int = MAX_STEPS):
+        settings = services.settings
+        self.services = services
         self.llm = llm
         self.max_steps = max_steps
         self.mid_model = settings.bot_model_mid
         self.premium_model = settings.bot_model_premium
         self.token_cap = settings.bot_request_token_cap
         self.daily_budget = settings.bot_daily_budget_usd        # None = no daily cap; 0 = no LLM spend
-        self.memory = getattr(bot, "memory", None)
+        self.memory = services.memory
         self.budgets = Budgets.from_settings(settings)
-        self.premium = PremiumAgent(llm, bot.registry, self.memory, premium_model=self.premium_model,
+        self.premium = PremiumAgent(llm, services.registry, self.memory, premium_model=self.premium_model,
                                     mid_model=self.mid_model, default_budget=settings.bot_premium_input_budget,
                                     budgets=self.budgets)
         self.pipeline = Pipeline(llm, mid_model=self.mid_model, premium_model=self.premium_model,
@@ -90,7 +90,7 @@ class LLMOrchestrator:
     def base_prompt(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """(system blocks, tools) exactly as sent: what bench/context.py measures."""
         lines = self.memory.index_lines() if self.memory is not None else []
-        return orchestrator_system(self.bot.registry, lines), self.tools
+        return orchestrator_system(self.services.registry, lines), self.tools
 
     def answer(self, ctx: RequestContext) -> Reply:
         request = _Request(self, ctx)
@@ -102,7 +102,7 @@ class _Request:
 
     def __init__(self, orch: LLMOrchestrator, ctx: RequestContext):
         self.o = orch
-        self.bot = orch.bot
+        self.services = orch.services
         self.ctx = ctx
         self.meter = Meter()
         self.tier: str | None = None
@@ -124,7 +124,7 @@ class _Request:
         except Exception as exc:  # a bug of ours: still a reply, with the tokens already spent
             log.exception("request %s: orchestrator failed", self.ctx.request_id)
             self.decide("none", f"orchestrator error: {type(exc).__name__}")
-            self.meter.note(self.bot.redactor(f"{type(exc).__name__}: {exc}")[:300])
+            self.meter.note(self.services.redactor(f"{type(exc).__name__}: {exc}")[:300])
             return self.reply(f"Sorry, something went wrong on my side ({type(exc).__name__}). It is logged as "
                               f"request `{self.ctx.request_id}`. {SCRIPTS_STILL_WORK}", outcome="error")
 
@@ -134,15 +134,15 @@ class _Request:
             self.decide("none", "LLM spend is off (BOT_DAILY_BUDGET_USD=0)")
             return self.reply(f"LLM spend is switched off here (BOT_DAILY_BUDGET_USD=0), so I can't reason about "
                               f"this. {SCRIPTS_STILL_WORK}", outcome="refused")
-        spent = self.bot.ledger.spend_today()
+        spent = self.services.ledger.spend_today()
         if o.daily_budget is not None and spent >= o.daily_budget:
             self.decide("none", f"daily LLM budget reached (${spent:.2f} of ${o.daily_budget:.2f})")
             return self.reply(f"Today's LLM budget (${o.daily_budget:.2f}) is used up, so I can't reason about "
                               f"this until tomorrow (UTC). {SCRIPTS_STILL_WORK}{self.hint()}", outcome="refused")
         system, tools = o.base_prompt()
         incoming = self.ctx.incoming
-        self.request_text = self.bot.redactor(incoming.text)
-        self.thread_text = prune_thread([{"user": m.get("user", ""), "text": self.bot.redactor(m.get("text", ""))}
+        self.request_text = self.services.redactor(incoming.text)
+        self.thread_text = prune_thread([{"user": m.get("user", ""), "text": self.services.redactor(m.get("text", ""))}
                                          for m in incoming.thread])
         route = self.ctx.route
         guesses = [route.script] if route.script else [n for n, score in route.candidates[:3] if score >= 0.2]
@@ -200,7 +200,7 @@ class _Request:
             return
         self.tier = tier
         route = self.ctx.route
-        self.bot.ledger.record_decision(
+        self.services.ledger.record_decision(
             self.ctx.request_id, tier=tier, decided_by="orchestrator", reason=(reason or tier)[:500],
             score=route.score or None, candidates=route.candidates, script=script, skill=skill)
 
@@ -216,7 +216,7 @@ class _Request:
         name = data.get("name") if isinstance(data.get("name"), str) else None
         tier = FIRST_TOOL_TIER.get(first.name, "direct")
         reason = stated or said or f"{first.name}({name or ''})"
-        script = name if first.name == "run_script" and name in self.bot.registry.scripts else None
+        script = name if first.name == "run_script" and name in self.services.registry.scripts else None
         skill = None
         if first.name == "load_skill":
             skill = name
@@ -266,7 +266,7 @@ class _Request:
             text = f"The LLM is unavailable right now ({exc.describe()}). {SCRIPTS_STILL_WORK}"
         else:
             text = f"The LLM call failed ({exc.describe()}). {SCRIPTS_STILL_WORK}"
-        self.meter.note(self.bot.redactor(f"llm error: {exc}"))    # API text goes to the ledger: redact it
+        self.meter.note(self.services.redactor(f"llm error: {exc}"))    # API text goes to the ledger: redact it
         return self.reply(text + self.hint(), outcome="timeout" if exc.kind == "timeout" else "error")
 
     def hint(self) -> str:
@@ -292,9 +292,9 @@ class _Request:
 
     def run_script(self, data: dict[str, Any]) -> _Result:
         name = required_text(data, "name", "a script name from the index").lower().removeprefix("run ")
-        entry = self.bot.registry.script(name)
+        entry = self.services.registry.script(name)
         if entry is None:
-            close = self.bot.router.closest(name)
+            close = self.services.closest_scripts(name)
             hint = f" Closest: {', '.join(close)}." if close else ""
             log.info("request %s: model asked for unknown script %r", self.ctx.request_id, name)
             return _Result(f"There is no script {name!r}; nothing was run. Use a name from the index.{hint}",
@@ -315,8 +315,8 @@ class _Request:
         if entry.is_write and self.confirmation is not None:
             return _Result("A confirmation is already pending for this request; one change at a time. "
                            "Nothing was run.", is_error=True)
-        reply = self.bot.execute_script(self.ctx.incoming, self.ctx.request_id, entry, clean,
-                                        decided_by="orchestrator")
+        reply = self.services.run_script(self.ctx.incoming, self.ctx.request_id, entry, clean,
+                                         decided_by="orchestrator")
         self.script = self.script or entry.name
         if reply.confirmation is not None:
             self.confirmation = reply.confirmation
@@ -330,9 +330,9 @@ class _Request:
 
     def load_skill(self, data: dict[str, Any]) -> _Result:
         name = required_text(data, "name", "a skill name from the index")
-        skill = self.bot.registry.skills.get(name)
+        skill = self.services.registry.skills.get(name)
         if skill is None:
-            return _Result(f"There is no skill {name!r}. Skills: {', '.join(self.bot.registry.skills)}.",
+            return _Result(f"There is no skill {name!r}. Skills: {', '.join(self.services.registry.skills)}.",
                            is_error=True)
         extra = ""
         self.effort = higher(self.effort, skill.effort)
@@ -368,7 +368,7 @@ class _Request:
         budget = min(o.premium.budget_for(skills), self.room() - output.max_tokens)
         if budget < MIN_PREMIUM_INPUT:
             return self.no_room("the premium model")
-        prompt = o.premium.prompt(task=task, skills=skills, memory=memory, excerpt=self.bot.redactor(context),
+        prompt = o.premium.prompt(task=task, skills=skills, memory=memory, excerpt=self.services.redactor(context),
                                   budget=budget)
         allowed, skipped = self.premium_allowed(prompt.estimate, output.max_tokens)
         response = o.premium.run(prompt, self.meter, request_id=self.ctx.request_id, allow_premium=allowed,
@@ -381,12 +381,12 @@ class _Request:
     def run_pipeline(self, data: dict[str, Any]) -> _Result:
         o = self.o
         name = required_text(data, "skill", "a [pipeline] skill name from the index")
-        skill = self.bot.registry.skills.get(name)
+        skill = self.services.registry.skills.get(name)
         if skill is None or skill.tier != "pipeline":
-            pipelines = [s.name for s in self.bot.registry.skills.values() if s.tier == "pipeline"]
+            pipelines = [s.name for s in self.services.registry.skills.values() if s.tier == "pipeline"]
             what = "no skill" if skill is None else f"a {skill.tier} skill, not a pipeline:"
             raise BadInput(f"{name!r} is {what}. Pipeline skills: {', '.join(pipelines) or 'none'}.")
-        brief = self.bot.redactor(required_text(data, "brief", "everything the content needs"))
+        brief = self.services.redactor(required_text(data, "brief", "everything the content needs"))
         if o.pipeline.max_tokens(skill, brief) > self.room():
             return self.no_room("the two-stage pipeline")
         allowed, skipped = self.premium_allowed(o.pipeline.budget_for(skill), o.budgets.stage2.max_tokens)
@@ -427,7 +427,7 @@ class _Request:
         o = self.o
         if o.daily_budget is None:
             return True, ""
-        spent = self.bot.ledger.spend_today()
+        spent = self.services.ledger.spend_today()
         estimate = o.llm.pricing.cost(o.premium_model, input_tokens=input_tokens, output_tokens=output_tokens)
         if spent + estimate <= o.daily_budget:
             return True, ""
@@ -435,14 +435,14 @@ class _Request:
                        f"model {o.mid_model} answered instead of the premium model.")
 
     def _skills(self, raw: Any) -> list:
-        names = name_list(raw, "skills")
-        unknown = [n for n in names if n not in self.bot.registry.skills]
+        names, skills = name_list(raw, "skills"), self.services.registry.skills
+        unknown = [n for n in names if n not in skills]
         if unknown:
-            raise BadInput(f"unknown skill(s): {', '.join(unknown)}. Skills: {', '.join(self.bot.registry.skills)}")
-        return [self.bot.registry.skills[n] for n in names]
+            raise BadInput(f"unknown skill(s): {', '.join(unknown)}. Skills: {', '.join(skills)}")
+        return [skills[n] for n in names]
 
 
-def build_orchestrator(bot: OpsBot, llm: LLM | None = None) -> LLMOrchestrator:
-    """The orchestrator for a bot, with an LLM client built from the bot's settings."""
-    llm = llm or LLM.from_settings(bot.settings, ledger=bot.ledger, redactor=bot.redactor)
-    return LLMOrchestrator(bot, llm)
+def build_orchestrator(services: Services, llm: LLM | None = None) -> LLMOrchestrator:
+    """The orchestrator over the bot's services, with an LLM client built from their settings."""
+    llm = llm or LLM.from_settings(services.settings, ledger=services.ledger, redactor=services.redactor)
+    return LLMOrchestrator(services, llm)

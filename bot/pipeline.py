@@ -33,6 +33,7 @@ from bot.registry import Registry, load_registry
 from bot.request import Artifact, Incoming, Orchestrator, Order, Reply, RequestContext
 from bot.router import PreRouter, RouteDecision
 from bot.runner import Runner, ScriptResult
+from bot.services import Services
 from bot.vocab import DecidedBy
 
 log = logging.getLogger(__name__)
@@ -59,10 +60,12 @@ class OpsBot:
                                   ledger=self.ledger if self.ledger.shared else None)
         self._orchestrator = orchestrator
         # Built on first need, so a script answer never imports the orchestrator or the anthropic SDK.
-        self.orchestrator_factory: Callable[[OpsBot], Orchestrator] | None = None
+        self.orchestrator_factory: Callable[[Services], Orchestrator] | None = None
         self._orchestrator_lock = threading.Lock()
         self.llm_limiter = UserRateLimiter(settings.bot_user_rate_per_min)
         self.confirmations = Confirmations(self.ledger, self.registry)
+        self.services = Services(settings, self.registry, self.ledger, self.redactor, self.memory,   # the LLM tiers'
+                                 run_script=self._proposed_script, closest_scripts=self.router.closest)
 
     @property
     def llm_enabled(self) -> bool:
@@ -74,7 +77,7 @@ class OpsBot:
         if self._orchestrator is None and self.orchestrator_factory is not None:
             with self._orchestrator_lock:
                 if self._orchestrator is None:
-                    self._orchestrator = self.orchestrator_factory(self)
+                    self._orchestrator = self.orchestrator_factory(self.services)
         return self._orchestrator
 
     @orchestrator.setter
@@ -283,6 +286,11 @@ class OpsBot:
                          script=entry.name, confirmation=pending)
         result = self.runner.run(entry, args, request_id=request_id)
         return self._script_reply(result, entry, request_id, decided_by)
+
+    def _proposed_script(self, incoming: Incoming, request_id: str, entry: ScriptEntry, args: dict[str, Any],
+                         *, decided_by: DecidedBy) -> Reply:
+        """A script a model proposed: the script tier, never as already confirmed (a write waits for a yes)."""
+        return self.execute_script(incoming, request_id, entry, args, decided_by=decided_by)
 
     def _script_reply(self, result: ScriptResult, entry: ScriptEntry, request_id: str,
                      decided_by: DecidedBy) -> Reply:

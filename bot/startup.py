@@ -17,6 +17,7 @@ from typing import Any
 from bot.config import ConfigError, Settings
 from bot.errors import check_home
 from bot.pipeline import OpsBot
+from bot.services import Services
 
 
 def create_bot(settings: Settings, environ: dict[str, str] | None = None) -> OpsBot:
@@ -33,11 +34,11 @@ def create_bot(settings: Settings, environ: dict[str, str] | None = None) -> Ops
     return bot
 
 
-def _build_orchestrator(bot: OpsBot):
+def _build_orchestrator(services: Services):
     """Imported here, on the first request that needs a model: the SDK costs most of start-up."""
     from bot.orchestrator import build_orchestrator
 
-    return build_orchestrator(bot)
+    return build_orchestrator(services)
 
 
 def start_jobs(bot: OpsBot, settings: Settings, poster: Any = None, *, run_scheduler: bool = True

@@ -140,3 +140,17 @@ def test_no_import_circle_in_bot() -> None:
 def test_module_is_at_most_450_lines(module: str) -> None:
     lines = len(modules()[module].read_text().splitlines())
     assert lines <= MAX_LINES, f"{module} has {lines} lines (limit {MAX_LINES}): split it by concept"
+
+
+def test_llm_tiers_get_services_not_the_bot() -> None:
+    """The orchestrator and its tiers see `bot.services.Services`, never `OpsBot`: nothing they import,
+    directly or not, is the pipeline (issue 12: the tiers receive what they need, not the whole bot)."""
+    graph = import_graph()
+    tiers = ["bot.orchestrator", *(m for m in graph if m.startswith("bot.tiers"))]
+    seen, todo = set(), list(tiers)
+    while todo:
+        for target in graph[todo.pop()] - seen:
+            seen.add(target)
+            todo.append(target)
+    assert "bot.orchestrator" in tiers and len(tiers) > 3
+    assert "bot.pipeline" not in seen, "an LLM tier reaches bot/pipeline.py; hand it a Services field instead"

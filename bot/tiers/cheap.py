@@ -118,7 +118,7 @@ class FanOut:
 
     def tool(self, request: Any, data: dict[str, Any]) -> tuple[str, bool]:
         """Run a fan_out for an orchestrator request: (tool result text, is_error)."""
-        bot = request.bot
+        services = request.services
         try:
             gate = SchemaGate(data.get("output_schema"))
             tasks = self.parse(data.get("tasks"), request)
@@ -131,8 +131,8 @@ class FanOut:
                     "smaller tasks, or answer yourself.", True)
         for task in tasks:
             task.text = clip(task.text, min(INPUT_CHARS, int(share * BUDGET_CHARS_PER_TOKEN)), "input")
-        results = self.run(tasks, gate, request_id=request.ctx.request_id, redact=bot.redactor,
-                           ledger=bot.ledger)
+        results = self.run(tasks, gate, request_id=request.ctx.request_id, redact=services.redactor,
+                           ledger=services.ledger)
         for result in results:
             for response in result.responses:
                 request.meter.add(response)
@@ -164,7 +164,7 @@ class FanOut:
 
     def _script(self, i: int, value: dict[str, Any], request: Any) -> tuple[Any, dict[str, Any]]:
         name = str(value.get("script"))
-        entry = request.bot.registry.script(name)
+        entry = request.services.registry.script(name)
         if entry is None:
             raise FanOutError(f"task {i}: there is no script {name!r}; use a name from the index.")
         if entry.is_write:
@@ -180,12 +180,12 @@ class FanOut:
     def fetch_inputs(self, tasks: list[Task], request: Any) -> None:
         """Run the tasks' read scripts (in parallel, under the requester's ACL, into the ledger)."""
         def fetch(task: Task) -> None:
-            reply = request.bot.execute_script(request.ctx.incoming, request.ctx.request_id, task.script,
+            reply = request.services.run_script(request.ctx.incoming, request.ctx.request_id, task.script,
                                                task.args, decided_by="orchestrator")
             body = reply.artifact.content if reply.artifact is not None else reply.text
             task.text = body if reply.outcome == "ok" else f"[script {task.script.name} failed: {reply.text}]"
             task.script = None
-            _close_thread_connection(request.bot.ledger)
+            _close_thread_connection(request.services.ledger)
         with_scripts = [t for t in tasks if t.script is not None]
         if with_scripts:
             with ThreadPoolExecutor(max_workers=len(with_scripts), thread_name_prefix="fan-out-script") as pool:

@@ -38,21 +38,21 @@ THREAD_CHARS = 2000
 
 def code_to_premium(request: Any) -> Any:
     """The reply when the request is mostly code (the premium sub-agent answered), else None."""
-    ctx, bot, o = request.ctx, request.bot, request.o
+    ctx, services, o = request.ctx, request.services, request.o
     verdict = detect(ctx.incoming.text)
     if not verdict.is_code:
         return None
-    if o.daily_budget is not None and (o.daily_budget == 0 or bot.ledger.spend_today() >= o.daily_budget):
+    if o.daily_budget is not None and (o.daily_budget == 0 or services.ledger.spend_today() >= o.daily_budget):
         return None   # the orchestrator's own refusal says LLM spend is off or spent
     log.info("request %s: %s → premium", ctx.request_id, verdict.reason)
-    skill = bot.registry.skills.get(RULE_SKILL[verdict.rule] or "")
-    bot.ledger.record_decision(ctx.request_id, tier="premium", decided_by="pre-router", reason=verdict.reason,
-                               score=verdict.share, candidates=ctx.route.candidates,
-                               skill=skill.name if skill else None)
+    skill = services.registry.skills.get(RULE_SKILL[verdict.rule] or "")
+    services.ledger.record_decision(ctx.request_id, tier="premium", decided_by="pre-router", reason=verdict.reason,
+                                    score=verdict.share, candidates=ctx.route.candidates,
+                                    skill=skill.name if skill else None)
     request.tier = "premium"
-    thread = prune_thread([{"user": m.get("user", ""), "text": bot.redactor(m.get("text", ""))}
+    thread = prune_thread([{"user": m.get("user", ""), "text": services.redactor(m.get("text", ""))}
                            for m in ctx.incoming.thread], max_messages=THREAD_MESSAGES, max_chars=THREAD_CHARS)
-    excerpt = bot.redactor(ctx.incoming.text)
+    excerpt = services.redactor(ctx.incoming.text)
     if thread:
         excerpt = "Earlier messages in the Slack thread:\n" + quote("thread", thread) + "\n\nThe message:\n" + excerpt
     skills = [skill] if skill else []
