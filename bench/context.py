@@ -129,7 +129,7 @@ def main() -> int:
         if padded else ""
     print(f"catalog: {len(registry.scripts)} scripts{pad_note}, {len(registry.skills)} skills")
     print()
-    print(f"orchestrator base prompt (role + index + 5 tools): {base:>7,} tokens   "
+    print(f"orchestrator base prompt (role + index + {len(tools)} tools): {base:>7,} tokens   "
           f"target ≤ {TARGET_BASE:,}  {'OK' if base <= TARGET_BASE else 'OVER'}")
     print(f"naive prompt (all skill bodies + all script schemas): {naive:>7,} tokens   "
           f"({naive / base:.1f}× the orchestrator's)")

@@ -95,7 +95,7 @@ def main() -> int:
 
     def fan_out(llm: LLM) -> None:
         results = FanOut(llm, cheap_model=cheap, mid_model=mid).run(tasks, gate, request_id="fan-out")
-        assert all(r.outcome == "ok" and r.model == cheap for r in results), [r.error for r in results]
+        assert all(r.status == "ok" and r.model == cheap for r in results), [r.error for r in results]
 
     def sequence(llm: LLM) -> None:
         for task in tasks:   # what the mid model would do without fan_out: one subtask after another
