@@ -122,3 +122,13 @@ class BenchBot:
     def close(self) -> None:
         self.bot.ledger.close()
         self.tmp.cleanup()
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-quantile of `values` (linear interpolation), NaN for none."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)

@@ -45,21 +45,13 @@ sys.path.insert(0, str(ROOT))
 import yaml  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
+from bench._fakes import percentile  # noqa: E402
 from tests.fakes.slack_server import GENERAL, JSON_CONTENT_TYPE, FakeSlack, events_api_body  # noqa: E402
 from tests.fakes.slack_server import signed_request_headers as signed  # noqa: E402
 from tests.pg import PostgresUnavailable, TempPostgres, free_port  # noqa: E402
 
 TEXT = "what is the bench status"
 JOB = "bench-tick"
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
 # -- the Slack side (its own process) ---------------------------------------------------------------

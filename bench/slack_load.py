@@ -43,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 import yaml  # noqa: E402
 
+from bench._fakes import percentile  # noqa: E402
 from tests.fakes.slack_server import (  # noqa: E402
     GENERAL,
     JSON_CONTENT_TYPE,
@@ -52,15 +53,6 @@ from tests.fakes.slack_server import (  # noqa: E402
 )
 
 TEXT = "what is the bench status"
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
 # -- the Slack side (its own process) ---------------------------------------------------------------

@@ -18,7 +18,7 @@ import pytest
 from bot import tier_events
 from bot.stats import compute_stats, parse_since
 from tests.fakes.anthropic_server import FakeAnthropic, Reply
-from tests.test_orchestrator import MID, REGISTRY, SCRIPTS, ask, decision, make_bot, tool_results
+from tests.test_orchestrator import MID, ask, decision, make_bot, tool_results, write_home
 
 CHEAP = "claude-haiku-5-5"
 SCHEMA = {
@@ -34,21 +34,9 @@ SCHEMA = {
 REJECTED_PARAMS = ("temperature", "top_p", "top_k")
 
 
-def make_home(tmp_path: Path) -> Path:
-    """The orchestrator tests' registry and scripts (real executables) in a temporary directory."""
-    (tmp_path / "registry").mkdir()
-    (tmp_path / "registry" / "demo.yaml").write_text(REGISTRY)
-    for rel, body in SCRIPTS.items():
-        path = tmp_path / "scripts" / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(body)
-        path.chmod(0o755)
-    return tmp_path
-
-
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
-    return make_home(tmp_path)
+    return write_home(tmp_path)
 
 
 def valid(n: int) -> str:

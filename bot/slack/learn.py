@@ -18,6 +18,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot import learn_ops
+from bot.mrkdwn import escape
 
 if TYPE_CHECKING:
     from slack_bolt import App
@@ -37,10 +38,6 @@ def refusal(bot: OpsBot) -> str:
     return "Only admins (BOT_ADMINS) can review learned phrasings; ask one of them to run `/ops learn`."
 
 
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def ops_learn(bot: OpsBot, user: str | None) -> tuple[str, list[dict[str, Any]] | None]:
     """The answer to `/ops learn`: a text (console) and Block Kit with Apply / Skip per suggestion."""
     if not learn_ops.is_admin(bot, user):
@@ -52,12 +49,12 @@ def ops_learn(bot: OpsBot, user: str | None) -> tuple[str, list[dict[str, Any]] 
             "answered at 0 tokens from now on (written to `learned.yaml`).")
     if not found:
         return "Nothing to learn right now: no request in the last 30 days needs a new phrasing.", None
-    lines = [head] + [f"• `{s.script}` ← “{_escape(s.example)}” ({s.support}×)" for s in found] + [
+    lines = [head] + [f"• `{s.script}` ← “{escape(s.example)}” ({s.support}×)" for s in found] + [
         "Apply them with the buttons in Slack, or `bot learn --apply` in a terminal."]
     blocks: list[Any] = [SectionBlock(text=MarkdownTextObject(text=head))]
     for i, s in enumerate(found[:MAX_SHOWN]):
         blocks.append(SectionBlock(block_id=f"learn-{i}", text=MarkdownTextObject(
-            text=f"`{s.script}` ← “{_escape(s.example)}”\n_{s.support} request(s): {', '.join(s.requests[:5])}_")))
+            text=f"`{s.script}` ← “{escape(s.example)}”\n_{s.support} request(s): {', '.join(s.requests[:5])}_")))
         blocks.append(ActionsBlock(block_id=f"learn-actions-{i}", elements=[
             ButtonElement(text="Apply", action_id=APPLY_ACTION, value=s.key[:2000], style="primary"),
             ButtonElement(text="Skip", action_id=SKIP_ACTION, value=s.key[:2000]),
@@ -89,4 +86,4 @@ def _clicked(sb: SlackBot, body: dict, respond: Callable, apply: bool) -> None:
         respond(response_type="ephemeral", replace_original=False, text=refusal(sb.bot))
         return
     text = learn_ops.apply_one(sb.bot, key) if apply else learn_ops.skip_one(sb.bot, key, user)
-    respond(response_type="ephemeral", replace_original=False, text=_escape(text))
+    respond(response_type="ephemeral", replace_original=False, text=escape(text))

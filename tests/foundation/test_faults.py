@@ -182,16 +182,9 @@ def test_nul_byte_in_the_console(tmp_path):
 
 
 def test_nul_byte_from_the_model_run_script_tool(tmp_path, fake_anthropic, caplog):
-    from tests.test_orchestrator import REGISTRY, SCRIPTS, ask, make_bot
+    from tests.test_orchestrator import ask, make_bot, write_home
 
-    (tmp_path / "registry").mkdir()
-    (tmp_path / "registry" / "demo.yaml").write_text(REGISTRY)
-    for rel, body in SCRIPTS.items():
-        path = tmp_path / "scripts" / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(body)
-        path.chmod(0o755)
-    bot = make_bot(tmp_path, fake_anthropic)
+    bot = make_bot(write_home(tmp_path), fake_anthropic)
     fake_anthropic.reply_tool_use("run_script", {"name": "demo.prs", "args": {"repo": "org/a\x00pp"},
                                                  "reason": "PRs"})
     fake_anthropic.reply_text("That repository name is not valid.")
