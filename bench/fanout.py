@@ -103,7 +103,7 @@ def main() -> int:
                 model=mid, purpose="sequence", request_id="sequence", system=CHEAP_ROLE, max_tokens=CHEAP_MAX_TOKENS,
                 messages=[{"role": "user", "content": f"Subtask {task.index} of {len(tasks)}: {task.brief}\n\n"
                                                       + quote("input", task.text)}],
-                output_config={"effort": CHEAP_EFFORT, "format": {"type": "json_schema", "schema": gate.sent}})
+                effort=CHEAP_EFFORT, output_format={"type": "json_schema", "schema": gate.sent})
             assert gate.problem(response)[1] is None
 
     with FakeAnthropic(seconds_per_output_token=opts.ms_per_token / 1000) as fake:
