@@ -18,7 +18,12 @@ class DuplicateKeyError(ConstructorError):
         self.key, self.line, self.first_line, self.entry = key, line, first_line, entry
 
 
-class StrictSafeLoader(yaml.SafeLoader):
+# libyaml's parser where PyYAML was built with it (its wheels are): the registry is ~40 files read on
+# every start-up, and the pure-Python scanner was most of a `bot ask` script answer's time.
+_BASE = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class StrictSafeLoader(_BASE):  # type: ignore[misc, valid-type]
     """SafeLoader that rejects duplicate keys in any mapping."""
 
 
