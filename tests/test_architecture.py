@@ -13,6 +13,7 @@ A circle is a strongly connected component of more than one module.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -154,3 +155,14 @@ def test_llm_tiers_get_services_not_the_bot() -> None:
             todo.append(target)
     assert "bot.orchestrator" in tiers and len(tiers) > 3
     assert "bot.pipeline" not in seen, "an LLM tier reaches bot/pipeline.py; hand it a Services field instead"
+
+
+def test_architecture_doc_names_every_module_and_only_modules_that_exist() -> None:
+    """docs/ARCHITECTURE.md's module map is kept true: each file in bot/ is in it, and each `x.py` it names exists."""
+    doc = (PROJECT_ROOT / "docs" / "ARCHITECTURE.md").read_text()
+    files = {p.name for p in BOT.rglob("*.py") if p.name != "__init__.py"}
+    named = set(re.findall(r"(?<![\w/.])(?:bot/(?:[\w]+/)?)?(\w+\.py)\b", doc))   # not tests/… or scripts/…
+    assert not sorted(files - named), f"missing from docs/ARCHITECTURE.md: {sorted(files - named)}"
+    assert not sorted(named - files), f"docs/ARCHITECTURE.md names modules that do not exist: {sorted(named - files)}"
+    for symbol in re.findall(r"`OpsBot\.(\w+)`", doc):
+        assert "def " + symbol in (BOT / "pipeline.py").read_text(), symbol
