@@ -30,4 +30,4 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=20s \
     CMD ["python", "-c", "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:3000/healthz', timeout=2)"]
 
 ENTRYPOINT ["bot"]
-CMD ["serve", "--http", "--port", "3000"]
+CMD ["serve", "--http", "--host", "0.0.0.0", "--port", "3000"]

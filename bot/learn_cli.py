@@ -31,7 +31,7 @@ def cmd_replay(args, settings: Settings, console) -> int:
     since = _since(args.since)
     if since is None:
         return 2
-    result = replay(Ledger(settings.ledger_path), _registry(settings), since)
+    result = replay(Ledger(settings.ledger_target), _registry(settings), since)
     if args.json:
         print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
         return 0
@@ -59,7 +59,7 @@ def cmd_learn(args, settings: Settings, console) -> int:
     if since is None:
         return 2
     registry = _registry(settings)
-    ledger = Ledger(settings.ledger_path)
+    ledger = Ledger(settings.ledger_target)
     from bot.learn_ops import skipped_in
     from bot.learning import corpus_dir
 

@@ -154,3 +154,4 @@ def test_llm_tiers_get_services_not_the_bot() -> None:
             todo.append(target)
     assert "bot.orchestrator" in tiers and len(tiers) > 3
     assert "bot.pipeline" not in seen, "an LLM tier reaches bot/pipeline.py; hand it a Services field instead"
+

@@ -1,7 +1,10 @@
 """The Slack side of opsbot, on slack_bolt.
 
-- app.py       SlackBot: the Bolt App, its listeners, exactly-once, the worker pool, replies
+- bot.py       SlackBot: the Bolt App, its listeners, exactly-once, the worker pool, replies
 - commands.py  /run and /ops
+- feedback.py  👍/👎 reactions (a 👎 on a script answer becomes a negative)
+- learn.py     /ops learn: suggestions with Apply / Skip buttons, admins only
+- progress.py  work in progress shown on one message
 - delivery.py  the exactly-once key of a delivery, and the gate that lets acks go first
 - blocks.py    Block Kit rendering (answers, context line, Why?, confirmations, help)
 - webclient.py the WebClient with 429 (Retry-After) and 5xx retries

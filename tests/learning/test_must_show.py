@@ -60,3 +60,21 @@ def test_learn_apply_route_check_replay(env, fake_anthropic, capsys):
 
     again = _json(capsys, ["learn", "--json"])      # learned: nothing left to suggest
     assert again["suggestions"] == []
+
+
+def test_replay_and_learn_read_the_shared_ledger_of_bot_database_url(env, fake_anthropic, pg_url, capsys,
+                                                                    monkeypatch):
+    """With BOT_DATABASE_URL set the history is in PostgreSQL, not in BOT_HOME: replay and learn read it."""
+    bot = make_bot(env, fake_anthropic, bot_database_url=pg_url)
+    first = orchestrated(bot, fake_anthropic, DISK, "ops.disk-usage")
+    bot.ledger.close()
+    monkeypatch.setenv("BOT_DATABASE_URL", pg_url)
+
+    [suggestion] = _json(capsys, ["learn", "--json"])["suggestions"]
+    assert suggestion["script"] == "ops.disk-usage" and suggestion["requests"] == [first.request_id]
+    assert main(["learn", "--apply"]) == 0
+    capsys.readouterr()
+    replayed = _json(capsys, ["replay", "--json"])
+    assert replayed["requests"] == 1 and replayed["now_zero_token"] == 1
+    assert replayed["changes"] == [{"request": first.request_id, "text": DISK, "was": "orchestrator",
+                                    "now": "ops.disk-usage"}]

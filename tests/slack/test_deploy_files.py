@@ -34,6 +34,9 @@ def check_env(names: list[str]) -> None:
 def parses(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     assert args.command == "serve" and args.http
+    # In a container 127.0.0.1 (BOT_HTTP_HOST's default) is the container itself: the load balancer,
+    # the other containers and Kubernetes' probes could never reach the replica.
+    assert args.host == "0.0.0.0", f"{argv}: listen on every interface (--host 0.0.0.0) inside a container"  # noqa: S104
     return args.port
 
 
