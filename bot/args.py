@@ -10,10 +10,7 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from bot.entries import ScriptEntry
+from typing import Any, Protocol
 
 _FLAG = re.compile(r"--[A-Za-z][\w-]*(?:=.*)?|-[A-Za-z]")
 
@@ -23,7 +20,17 @@ def looks_like_flag(token: str) -> bool:
     return bool(_FLAG.fullmatch(token))
 
 
-def parse_flags(entry: ScriptEntry, tokens: list[str]) -> dict[str, Any]:
+class FlagsOf(Protocol):
+    """What parsing needs of a script entry (bot.entries.ScriptEntry, which calls parse_flags)."""
+
+    name: str
+
+    def arg(self, name: str) -> Any: ...
+
+    def help_text(self) -> str: ...
+
+
+def parse_flags(entry: FlagsOf, tokens: list[str]) -> dict[str, Any]:
     from bot.problems import ArgError
 
     def fail(message: str) -> ArgError:

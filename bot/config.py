@@ -120,7 +120,7 @@ class Settings(BaseSettings):
     @field_validator("bot_heartbeat_cron")
     @classmethod
     def _heartbeat_fires(cls, value: str) -> str:
-        from bot.jobs.spec import build_trigger
+        from bot.jobs.triggers import build_trigger
 
         build_trigger(value)         # malformed or never fires: an error at start-up, not a log line
         return value

@@ -10,6 +10,7 @@ import datetime as dt
 import ipaddress
 import os
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
@@ -25,8 +26,8 @@ from pydantic import (
 
 from bot import yaml_strict
 from bot.args import parse_flags
-from bot.jobs.spec import BUILT_IN_JOBS, build_trigger
-from bot.problems import ArgError
+from bot.jobs.triggers import BUILT_IN_JOBS, build_trigger
+from bot.problems import ArgError, Problem
 from bot.vocab import SkillTier
 
 ArgType = Literal["string", "int", "float", "bool", "enum", "url", "host", "date"]
@@ -378,3 +379,27 @@ def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
     return data, body.lstrip("-\n")
 
 
+@dataclass
+class Registry:
+    scripts: dict[str, ScriptEntry] = field(default_factory=dict)
+    jobs: dict[str, JobEntry] = field(default_factory=dict)
+    skills: dict[str, SkillEntry] = field(default_factory=dict)
+    scripts_dir: Path = Path("scripts")
+    problems: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)  # "scripts:name" → file it came from
+    learned_examples: dict[str, list[str]] = field(default_factory=dict)  # from learned.yaml (bot/learned.py)
+    negatives: dict[str, list[str]] = field(default_factory=dict)         # 👎 phrasings per script
+
+    def script(self, name: str) -> ScriptEntry | None:
+        return self.scripts.get(name)
+
+    def script_path(self, entry: ScriptEntry) -> Path:
+        relative = entry.path or entry.name.replace(".", "/", 1)
+        return (self.scripts_dir / relative).resolve()
+
+    def by_service(self) -> dict[str, list[ScriptEntry]]:
+        grouped: dict[str, list[ScriptEntry]] = {}
+        for entry in self.scripts.values():
+            grouped.setdefault(entry.service, []).append(entry)
+        return grouped

@@ -30,9 +30,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 if TYPE_CHECKING:     # bot.registry calls merge_learned and hands in what it needs: no import circle
-    from bot.entries import ArgSpec, ScriptEntry
+    from bot.entries import ArgSpec, Registry, ScriptEntry
     from bot.problems import Problem
-    from bot.registry import Registry
 
 LEARNED_FILE = "learned.yaml"
 PLACEHOLDER_RE = re.compile(r"\{([a-z][a-z0-9-]*)\}")

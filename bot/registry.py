@@ -8,7 +8,6 @@ about another.
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -17,36 +16,10 @@ from pydantic import (
 )
 
 from bot import yaml_strict
-from bot.entries import JobEntry, ScriptEntry, SkillEntry, split_front_matter
+from bot.entries import JobEntry, Registry, ScriptEntry, SkillEntry, split_front_matter
 from bot.errors import unreadable
 from bot.problems import ArgError, Problem
 from bot.registry_checks import cross_check
-
-
-@dataclass
-class Registry:
-    scripts: dict[str, ScriptEntry] = field(default_factory=dict)
-    jobs: dict[str, JobEntry] = field(default_factory=dict)
-    skills: dict[str, SkillEntry] = field(default_factory=dict)
-    scripts_dir: Path = Path("scripts")
-    problems: list[Problem] = field(default_factory=list)
-    warnings: list[Problem] = field(default_factory=list)
-    sources: dict[str, str] = field(default_factory=dict)  # "scripts:name" → file it came from
-    learned_examples: dict[str, list[str]] = field(default_factory=dict)  # from learned.yaml (bot/learned.py)
-    negatives: dict[str, list[str]] = field(default_factory=dict)         # 👎 phrasings per script
-
-    def script(self, name: str) -> ScriptEntry | None:
-        return self.scripts.get(name)
-
-    def script_path(self, entry: ScriptEntry) -> Path:
-        relative = entry.path or entry.name.replace(".", "/", 1)
-        return (self.scripts_dir / relative).resolve()
-
-    def by_service(self) -> dict[str, list[ScriptEntry]]:
-        grouped: dict[str, list[ScriptEntry]] = {}
-        for entry in self.scripts.values():
-            grouped.setdefault(entry.service, []).append(entry)
-        return grouped
 
 
 def _problems_from(exc: ValidationError, file: str, entry: str) -> list[Problem]:

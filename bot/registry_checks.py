@@ -20,9 +20,8 @@ except ImportError:                      # pragma: no cover
     import sre_parse  # type: ignore[no-redef]
 
 if TYPE_CHECKING:
-    from bot.entries import ScriptEntry
+    from bot.entries import Registry, ScriptEntry
     from bot.problems import Problem
-    from bot.registry import Registry
 
 _REPEATS = {sre_parse.MAX_REPEAT, sre_parse.MIN_REPEAT, getattr(sre_parse, "POSSESSIVE_REPEAT", None)} - {None}
 _UNBOUNDED = sre_parse.MAXREPEAT

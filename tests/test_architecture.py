@@ -6,7 +6,9 @@ What counts as an import edge A → B (B a module inside bot/):
   from the reader, who still has to hold both modules in mind to follow either;
 - importing `bot.pkg.mod` also runs `bot/pkg/__init__.py`, so A → bot.pkg too — unless A is itself
   inside bot.pkg: its own package is already initialised by the time A runs;
-- NOT imports under `if TYPE_CHECKING:`: they never run and exist only for annotations.
+- imports under `if TYPE_CHECKING:` never run, so `import_graph()` leaves them out by default; the
+  no-circle rule counts them all the same (`annotations=True`): a circle that exists only for the type
+  checker still makes two modules that cannot be read apart, and many import checkers count it.
 A circle is a strongly connected component of more than one module.
 """
 
@@ -39,12 +41,13 @@ def _is_type_checking(test: ast.expr) -> bool:
         isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
-def _runtime_imports(tree: ast.AST):
-    """Import nodes that can run: everything except the bodies of `if TYPE_CHECKING:`."""
+def _runtime_imports(tree: ast.AST, annotations: bool = False):
+    """Import nodes that can run: everything except the bodies of `if TYPE_CHECKING:` (unless
+    `annotations`, which keeps those too)."""
     stack = [tree]
     while stack:
         node = stack.pop()
-        if isinstance(node, ast.If) and _is_type_checking(node.test):
+        if isinstance(node, ast.If) and _is_type_checking(node.test) and not annotations:
             stack.extend(node.orelse)
             continue
         if isinstance(node, ast.Import | ast.ImportFrom):
@@ -57,12 +60,12 @@ def _with_parents(name: str, known: dict[str, Path]) -> set[str]:
     return {".".join(parts[:i]) for i in range(2, len(parts) + 1) if ".".join(parts[:i]) in known}
 
 
-def import_graph() -> dict[str, set[str]]:
+def import_graph(annotations: bool = False) -> dict[str, set[str]]:
     known = modules()
     graph: dict[str, set[str]] = {name: set() for name in known}
     for name, path in known.items():
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-        for node in _runtime_imports(ast.parse(path.read_text(), str(path))):
+        for node in _runtime_imports(ast.parse(path.read_text(), str(path)), annotations):
             targets: list[str] = []
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
@@ -121,7 +124,8 @@ def cycles(graph: dict[str, set[str]]) -> list[frozenset[str]]:
 def test_graph_sees_function_level_imports_and_skips_type_checking_ones() -> None:
     graph = import_graph()
     assert "bot.startup" in graph["bot.cli"]                   # imported inside a function
-    assert "bot.slack.bot" not in graph["bot.slack.commands"]  # only under TYPE_CHECKING
+    assert "bot.slack.host" not in graph["bot.slack.commands"]  # only under TYPE_CHECKING …
+    assert "bot.slack.host" in import_graph(annotations=True)["bot.slack.commands"]   # … counted on request
     assert "bot.ledger" in graph["bot.ledger_cli"]            # the package's __init__ runs too …
     assert "bot.ledger" not in graph["bot.ledger.sql"]        # … except for its own modules
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [frozenset("abc")]
@@ -132,7 +136,7 @@ def test_graph_sees_function_level_imports_and_skips_type_checking_ones() -> Non
 
 
 def test_no_import_circle_in_bot() -> None:
-    found = [sorted(c) for c in cycles(import_graph())]
+    found = [sorted(c) for c in cycles(import_graph(annotations=True))]   # runtime and type-checking imports
     assert not found, f"import circles in bot/: {found}"
 
 

@@ -22,7 +22,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bot.jobs.commands import answer
 from bot.jobs.posters import LogPoster
 from bot.jobs.schedule import HOUSEKEEPING, start_scheduler
-from bot.jobs.spec import JobNotFound, build_trigger
+from bot.jobs.spec import JobNotFound
+from bot.jobs.triggers import build_trigger
 from bot.ledger import Ledger
 from bot.request import Reply
 from tests.test_scheduler_helpers import T0, Clock, RecordingPoster, World

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.jobs.checks import (
     Check,
@@ -32,18 +32,37 @@ from bot.jobs.checks import (
 )
 from bot.jobs.posters import deliver
 from bot.jobs.run import Outcome
-from bot.jobs.spec import HEARTBEAT, JobSpec, build_trigger
+from bot.jobs.spec import JobSpec
+from bot.jobs.triggers import HEARTBEAT, build_trigger
 from bot.learn_ops import zero_token_check
 from bot.ledger import iso
 
 if TYPE_CHECKING:
     from bot.config import Settings
-    from bot.jobs.schedule import JobService
+    from bot.jobs.posters import Poster
+    from bot.ledger import Ledger
+    from bot.pipeline import OpsBot
 
 log = logging.getLogger(__name__)
 
 TIMEOUT_S = 120.0
 Summarizer = Callable[[Report], "str | None"]
+
+
+class JobService(Protocol):
+    """What the heartbeat uses of bot.jobs.schedule.JobService (which runs it: typed here, not imported)."""
+
+    settings: Settings
+    ledger: Ledger
+    bot: OpsBot
+    poster: Poster
+    holder: str
+    lease_name: str
+    summarizer: Summarizer | None
+
+    def clock(self) -> dt.datetime: ...
+
+    def list_jobs(self, now: dt.datetime | None = None) -> list[dict[str, Any]]: ...
 
 
 def spec(settings: Settings) -> JobSpec:

@@ -33,7 +33,8 @@ from bot.jobs import heartbeat as heartbeat_job
 from bot.jobs.checks import Report
 from bot.jobs.posters import LogPoster, Poster, default_poster
 from bot.jobs.run import JobRunner, RunResult
-from bot.jobs.spec import HEARTBEAT, Clock, JobNotFound, JobSpec, parse_time, utcnow
+from bot.jobs.spec import Clock, JobNotFound, JobSpec, parse_time, utcnow
+from bot.jobs.triggers import HEARTBEAT
 from bot.ledger import iso
 from bot.pipeline import OpsBot
 

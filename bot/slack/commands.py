@@ -20,7 +20,7 @@ from bot.slack import blocks as bk
 from bot.slack.delivery import dedupe_key
 
 if TYPE_CHECKING:
-    from bot.slack.bot import SlackBot
+    from bot.slack.host import SlackHost
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ RUN_USAGE = "usage: `/run <script> [--arg value …]` — e.g. `/run ops.system-
 
 
 class Commands:
-    def __init__(self, sb: SlackBot):
+    def __init__(self, sb: SlackHost):
         self.sb = sb
         self.ops = OpsCommands(sb.bot, groups_of=sb.groups.groups_of)   # its jobs service is set by SlackBot
 

@@ -15,14 +15,14 @@ from bot.slack.delivery import dedupe_key
 if TYPE_CHECKING:
     from slack_bolt import App
 
-    from bot.slack.bot import SlackBot
+    from bot.slack.host import SlackHost
 
 log = logging.getLogger(__name__)
 
 FEEDBACK_REACTIONS = {"+1": "up", "thumbsup": "up", "-1": "down", "thumbsdown": "down"}
 
 
-def register(app: App, sb: SlackBot) -> None:
+def register(app: App, sb: SlackHost) -> None:
     def on_reaction(body: dict, event: dict) -> None:
         if event.get("item_user") != sb.bot_user_id or (event.get("item") or {}).get("type") != "message":
             return
@@ -38,7 +38,7 @@ def register(app: App, sb: SlackBot) -> None:
     app.action(bk.WHY_ACTION)(on_why)
 
 
-def record(sb: SlackBot, reply_ts: str, feedback: str, user: str | None) -> None:
+def record(sb: SlackHost, reply_ts: str, feedback: str, user: str | None) -> None:
     request = sb.ledger.request_by_reply(reply_ts)
     if request is None:
         return
@@ -49,7 +49,7 @@ def record(sb: SlackBot, reply_ts: str, feedback: str, user: str | None) -> None
     log.info("feedback %s on request %s from %s at %s", feedback, request["id"], user, now_iso())
 
 
-def why(sb: SlackBot, body: dict, respond: Callable) -> None:
+def why(sb: SlackHost, body: dict, respond: Callable) -> None:
     request_id = (body.get("actions") or [{}])[0].get("value") or ""
     ledger = sb.ledger
     text = sb.redact(bk.why_text(ledger.get_request(request_id), ledger.decisions_for(request_id),

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from slack_bolt import App
 
     from bot.pipeline import OpsBot
-    from bot.slack.bot import SlackBot
+    from bot.slack.host import SlackHost
 
 APPLY_ACTION = "opsbot_learn_apply"
 SKIP_ACTION = "opsbot_learn_skip"
@@ -65,7 +65,7 @@ def ops_learn(bot: OpsBot, user: str | None) -> tuple[str, list[dict[str, Any]] 
     return "\n".join(lines), [b.to_dict() for b in blocks]
 
 
-def register(app: App, sb: SlackBot) -> None:
+def register(app: App, sb: SlackHost) -> None:
     """The Apply / Skip button listeners on the Bolt app."""
     def on_click(apply: bool) -> Callable[..., None]:
         def listener(ack: Callable, body: dict, respond: Callable) -> None:
@@ -79,7 +79,7 @@ def register(app: App, sb: SlackBot) -> None:
     app.action(SKIP_ACTION)(on_click(False))
 
 
-def _clicked(sb: SlackBot, body: dict, respond: Callable, apply: bool) -> None:
+def _clicked(sb: SlackHost, body: dict, respond: Callable, apply: bool) -> None:
     user = (body.get("user") or {}).get("id")
     key = (body.get("actions") or [{}])[0].get("value") or ""
     if not learn_ops.is_admin(sb.bot, user) or user is None:

@@ -19,13 +19,13 @@ from bot.progress import Progress, ProgressState
 
 if TYPE_CHECKING:
     from bot.request import Incoming
-    from bot.slack.bot import SlackBot
+    from bot.slack.host import SlackHost
 
 
 class Reaction:
     """An :hourglass: on the user's message once the work takes longer than `after_s`; removed at the end."""
 
-    def __init__(self, sb: SlackBot, channel: str, ts: str, after_s: float):
+    def __init__(self, sb: SlackHost, channel: str, ts: str, after_s: float):
         self.sb, self.channel, self.ts = sb, channel, ts
         self._cond = threading.Condition()
         self._state = "waiting"          # waiting → adding → added | failed; done
@@ -67,7 +67,7 @@ class Placeholder:
         self._lock = threading.Lock()
 
     @classmethod
-    def attach(cls, sb: SlackBot, incoming: Incoming, channel: str, thread_ts: str | None) -> Placeholder:
+    def attach(cls, sb: SlackHost, incoming: Incoming, channel: str, thread_ts: str | None) -> Placeholder:
         placeholder = cls(sb.client, channel, thread_ts)
         incoming.progress = Progress(placeholder, interval_s=sb.bot.settings.bot_progress_interval_s)
         return placeholder
