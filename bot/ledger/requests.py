@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from bot import metrics
@@ -53,19 +51,6 @@ class RequestsMixin:
 
     def set_reply_ts(self, request_id: str, reply_ts: str) -> None:
         self.db.execute("UPDATE requests SET reply_ts = ? WHERE id = ?", [reply_ts, request_id])
-
-    @contextmanager
-    def request(self, **fields: Any) -> Iterator[str]:
-        """A request that always ends with an outcome, even when the body raises."""
-        request_id = self.start_request(**fields)
-        try:
-            yield request_id
-        except BaseException as exc:
-            self.finish_request(request_id, "error", error=f"{type(exc).__name__}: {exc}"[:500])
-            raise
-        row = self.get_request(request_id)
-        if row is not None and row["outcome"] is None:
-            self.finish_request(request_id, "ok")
 
     def get_request(self, request_id: str) -> dict | None:
         return first(self.db, "SELECT * FROM requests WHERE id = ?", [request_id])

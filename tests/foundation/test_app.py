@@ -138,4 +138,5 @@ def test_a_crash_inside_the_pipeline_still_replies(bot, monkeypatch):
     reply = bot.handle(slack("anything"))
     assert reply.outcome == "error" and reply.request_id in reply.text
     row = bot.ledger.get_request(reply.request_id)
-    assert row["outcome"] == "error" and "xoxb-1234" not in (row["error"] or "")
+    assert row["outcome"] == "error" and "RuntimeError" in row["error"] and "xoxb-1234" not in row["error"]
+    assert row["answered_at"] is not None
