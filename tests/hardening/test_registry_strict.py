@@ -65,6 +65,24 @@ def test_nested_quantifier_patterns_are_refused_and_never_routed(env: Path, caps
     assert router.route("demo notes").script == "demo.echo"
 
 
+@pytest.mark.parametrize("pattern", [r"^(a|aa)+$", r"^(a|a)+$", r"^(a|a?)+$", r"^(?:x|y)(?:ab|a|b)+$"])
+def test_overlapping_alternatives_in_a_repeat_are_refused_and_never_routed(env: Path, capsys, pattern) -> None:
+    # No nested quantifier, yet exponential: 'a' * 34 + '!' took 1 s against `^(a|aa)+$`, and the
+    # 300-character cap on what patterns see does not bound it (OWASP's ReDoS examples).
+    entry = {**ECHO, "patterns": ["^demo notes$", pattern]}
+    code, err = check(env, capsys, yaml.safe_dump({"scripts": [entry]}))
+    assert code == 1 and err[0].startswith(f"registry/demo.yaml: demo.echo: patterns.1: {pattern!r}: alternatives")
+    router = PreRouter(load_registry(env / "registry", env / "skills", env / "scripts"))
+    assert router.route("a" * 60 + "!").tier == "orchestrator"     # the bad pattern is never tried
+    assert router.route("demo notes").script == "demo.echo"
+
+
+@pytest.mark.parametrize("pattern", [r"^(?:foo|bar)+$", r"^(?:(?:a|aa)b)+$", r"^(?:a|aa){2}$", r"(?:\.(?:com|org))+"])
+def test_alternatives_that_start_differently_stay_allowed(env: Path, capsys, pattern) -> None:
+    code, _ = check(env, capsys, yaml.safe_dump({"scripts": [{**ECHO, "patterns": [pattern]}]}))
+    assert code == 0
+
+
 def test_safe_nested_repeats_with_a_separator_stay_allowed() -> None:
     assert not load_registry(PROJECT_ROOT / "registry").problems     # domain and e-mail patterns pass
 
