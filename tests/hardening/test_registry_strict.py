@@ -47,6 +47,15 @@ def test_duplicate_yaml_keys_are_an_error_naming_file_entry_and_key(env: Path, c
     assert err[0] == "registry/demo.yaml: demo.echo: side_effects: duplicate key at line 5 (first at line 4)"
 
 
+@pytest.mark.parametrize("text", ["jobs:\n  - name: a\n    name: b\n", "jobs: [\n", "jobs: []\nextra: 1\n"])
+def test_a_file_level_fault_is_reported_once(env: Path, capsys, text: str) -> None:
+    # Each file is read once for scripts and once for jobs: the fault used to be listed twice.
+    (env / "registry" / "demo.yaml").write_text(yaml.safe_dump({"scripts": [ECHO]}))
+    code, err = check(env, capsys, text, file="jobs.yaml")
+    assert code == 1 and err[-1] == "1 problem(s) in the registry"
+    assert len([line for line in err if line.startswith("registry/jobs.yaml")]) == 1
+
+
 @pytest.mark.parametrize("path", ["/bin/echo", "../x", "demo/../../x"])
 def test_a_script_path_outside_the_scripts_folder_is_refused_and_cannot_run(env: Path, capsys, path: str) -> None:
     code, err = check(env, capsys, yaml.safe_dump({"scripts": [{**ECHO, "path": path}]}))
