@@ -95,7 +95,7 @@ def main() -> int:
 
     def fan_out(llm: LLM) -> None:
         results = FanOut(llm, cheap_model=cheap, mid_model=mid).run(tasks, gate, request_id="fan-out")
-        assert all(r.outcome == "ok" and r.model == cheap for r in results), [r.error for r in results]
+        assert all(r.status == "ok" and r.model == cheap for r in results), [r.error for r in results]
 
     def sequence(llm: LLM) -> None:
         for task in tasks:   # what the mid model would do without fan_out: one subtask after another
@@ -103,7 +103,7 @@ def main() -> int:
                 model=mid, purpose="sequence", request_id="sequence", system=CHEAP_ROLE, max_tokens=CHEAP_MAX_TOKENS,
                 messages=[{"role": "user", "content": f"Subtask {task.index} of {len(tasks)}: {task.brief}\n\n"
                                                       + quote("input", task.text)}],
-                output_config={"effort": CHEAP_EFFORT, "format": {"type": "json_schema", "schema": gate.sent}})
+                effort=CHEAP_EFFORT, output_format={"type": "json_schema", "schema": gate.sent})
             assert gate.problem(response)[1] is None
 
     with FakeAnthropic(seconds_per_output_token=opts.ms_per_token / 1000) as fake:
