@@ -30,7 +30,7 @@ from bot.mrkdwn import sanitize, strip_ansi
 from bot.ratelimit import UserRateLimiter
 from bot.redact import Redactor, secret_values_from_env
 from bot.registry import Registry, load_registry
-from bot.request import Artifact, Incoming, Orchestrator, Order, Reply, RequestContext
+from bot.request import Artifact, Incoming, Orchestrator, Order, Reply, RequestContext, storable
 from bot.router import PreRouter, RouteDecision
 from bot.runner import Runner, ScriptResult
 from bot.services import Services
@@ -89,6 +89,9 @@ class OpsBot:
     def handle(self, incoming: Incoming) -> Reply:
         """Open, decide, execute, close: the only way a request goes through the bot."""
         started = time.monotonic()
+        incoming.text = storable(incoming.text)     # a lone surrogate would fail every write below
+        incoming.thread = [{k: storable(v) if isinstance(v, str) else v for k, v in m.items()}
+                           for m in incoming.thread]
         opened = self._open(incoming)
         if isinstance(opened, Reply):
             return opened

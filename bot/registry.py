@@ -35,31 +35,37 @@ def _problems_from(exc: ValidationError, file: str, entry: str) -> list[Problem]
     return out
 
 
+def _once(problems: list[Problem], problem: Problem) -> None:
+    """Each file is read once per kind (scripts, jobs): what is wrong with the file is said once."""
+    if problem not in problems:
+        problems.append(problem)
+
+
 def _load_yaml_entries(path: Path, kind: str, root: Path, problems: list[Problem]) -> list[tuple[str, dict]]:
     rel = str(path.relative_to(root.parent)) if path.is_relative_to(root.parent) else str(path)
     try:
         data = yaml_strict.safe_load(path.read_text()) or {}
     except yaml_strict.DuplicateKeyError as exc:
-        problems.append(Problem(rel, exc.entry or f"(line {exc.line})", str(exc.key),
+        _once(problems, Problem(rel, exc.entry or f"(line {exc.line})", str(exc.key),
                                 f"duplicate key at line {exc.line} (first at line {exc.first_line})"))
         return []
     except (yaml.YAMLError, UnicodeDecodeError, OSError) as exc:   # not UTF-8, unreadable: a problem too
-        problems.append(Problem(rel, "(file)", "(yaml)", unreadable(exc)))
+        _once(problems, Problem(rel, "(file)", "(yaml)", unreadable(exc)))
         return []
     if not isinstance(data, dict):
-        problems.append(Problem(rel, "(file)", "(top level)", "expected a mapping with `scripts:` or `jobs:`"))
+        _once(problems, Problem(rel, "(file)", "(top level)", "expected a mapping with `scripts:` or `jobs:`"))
         return []
     for key in data:
         if key not in ("scripts", "jobs"):
-            problems.append(Problem(rel, "(file)", str(key), "unknown top-level key (expected scripts/jobs)"))
+            _once(problems, Problem(rel, "(file)", str(key), "unknown top-level key (expected scripts/jobs)"))
     items = data.get(kind) or []
     if not isinstance(items, list):
-        problems.append(Problem(rel, "(file)", kind, "expected a list"))
+        _once(problems, Problem(rel, "(file)", kind, "expected a list"))
         return []
     out = []
     for i, item in enumerate(items):
         if not isinstance(item, dict):
-            problems.append(Problem(rel, f"#{i}", "(entry)", "expected a mapping"))
+            _once(problems, Problem(rel, f"#{i}", "(entry)", "expected a mapping"))
             continue
         out.append((rel, item))
     return out

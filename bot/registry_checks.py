@@ -102,6 +102,38 @@ def _separators(body) -> list[frozenset[int]]:
     return found
 
 
+_OVERLAP = ("alternatives that can match the same text inside a repeat (like `(a|aa)+`) can backtrack "
+            "catastrophically; make each alternative start differently")
+
+
+def _first(items, after: frozenset[int]) -> frozenset[int]:
+    """Characters a (sub)pattern can start with; `after` too when it can match nothing."""
+    out: set[int] = set()
+    for op, av in items:
+        single = _charset(op, av)
+        if single is not None:
+            return frozenset(out | single)
+        if op in _REPEATS:
+            out |= _first(av[2], frozenset())
+            if av[0] >= 1:
+                return frozenset(out)
+        elif op is sre_parse.SUBPATTERN:
+            return frozenset(out | _first(av[-1], after))
+        elif op is sre_parse.BRANCH:
+            return frozenset(out.union(*(_first(b, after) for b in av[1])))
+        elif op not in (sre_parse.AT, sre_parse.ASSERT, sre_parse.ASSERT_NOT):
+            return _ASCII
+    return frozenset(out | after)
+
+
+def _overlapping(branches, rest, body) -> bool:
+    """Two alternatives of one branch can start alike (an empty one: like what follows it, `rest`, or
+    the repeat's next pass)."""
+    after = _first(rest, _chars_in(body))
+    firsts = [_first(b, after) for b in branches]
+    return any(not a.isdisjoint(b) for i, a in enumerate(firsts) for b in firsts[i + 1:])
+
+
 def nested_quantifier(pattern: str) -> str | None:
     """Why `pattern` can backtrack catastrophically, or None. Flags a repeat inside a repeat (one of
     them unbounded) unless each pass of the outer one must consume a character the inner cannot match
@@ -112,7 +144,8 @@ def nested_quantifier(pattern: str) -> str | None:
         return None                      # reported elsewhere as an invalid regex
 
     def walk(items, outer) -> str | None:
-        for op, av in items:
+        items = list(items)
+        for at, (op, av) in enumerate(items):
             found = None
             if op in _REPEATS:
                 low, high, sub = av
@@ -124,6 +157,8 @@ def nested_quantifier(pattern: str) -> str | None:
             elif op is sre_parse.SUBPATTERN:
                 found = walk(av[-1], outer)
             elif op is sre_parse.BRANCH:
+                if outer is not None and outer[0] == _UNBOUNDED and _overlapping(av[1], items[at + 1:], outer[1]):
+                    return _OVERLAP
                 found = next((f for branch in av[1] if (f := walk(branch, outer))), None)
             elif op in (sre_parse.ASSERT, sre_parse.ASSERT_NOT):
                 found = walk(av[1], outer)

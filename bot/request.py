@@ -7,6 +7,7 @@ These are plain data, so the tiers and the front ends import them without import
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -47,6 +48,16 @@ class Incoming:
     user_groups: frozenset[str] = frozenset()
     progress: Any = None               # bot.progress.Progress: where long LLM calls report (Slack, console)
     order: Order | None = None         # a scheduled job's decision, made before the pipeline
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def storable(text: str) -> str:
+    """`text` with lone surrogates as U+FFFD. They come from undecodable bytes in argv or a non-UTF-8
+    stdin (Python's surrogateescape) and from a `\\ud800` escape in a JSON body (Slack); no database,
+    log or HTTP body can encode them, so the request would end in an encoding error with no reply."""
+    return _SURROGATE.sub("\ufffd", text)
 
 
 @dataclass

@@ -47,6 +47,15 @@ def test_duplicate_yaml_keys_are_an_error_naming_file_entry_and_key(env: Path, c
     assert err[0] == "registry/demo.yaml: demo.echo: side_effects: duplicate key at line 5 (first at line 4)"
 
 
+@pytest.mark.parametrize("text", ["jobs:\n  - name: a\n    name: b\n", "jobs: [\n", "jobs: []\nextra: 1\n"])
+def test_a_file_level_fault_is_reported_once(env: Path, capsys, text: str) -> None:
+    # Each file is read once for scripts and once for jobs: the fault used to be listed twice.
+    (env / "registry" / "demo.yaml").write_text(yaml.safe_dump({"scripts": [ECHO]}))
+    code, err = check(env, capsys, text, file="jobs.yaml")
+    assert code == 1 and err[-1] == "1 problem(s) in the registry"
+    assert len([line for line in err if line.startswith("registry/jobs.yaml")]) == 1
+
+
 @pytest.mark.parametrize("path", ["/bin/echo", "../x", "demo/../../x"])
 def test_a_script_path_outside_the_scripts_folder_is_refused_and_cannot_run(env: Path, capsys, path: str) -> None:
     code, err = check(env, capsys, yaml.safe_dump({"scripts": [{**ECHO, "path": path}]}))
@@ -63,6 +72,24 @@ def test_nested_quantifier_patterns_are_refused_and_never_routed(env: Path, caps
     router = PreRouter(load_registry(env / "registry", env / "skills", env / "scripts"))
     assert router.route("a" * 30 + "!").tier == "orchestrator"     # the bad pattern is never tried
     assert router.route("demo notes").script == "demo.echo"
+
+
+@pytest.mark.parametrize("pattern", [r"^(a|aa)+$", r"^(a|a)+$", r"^(a|a?)+$", r"^(?:x|y)(?:ab|a|b)+$"])
+def test_overlapping_alternatives_in_a_repeat_are_refused_and_never_routed(env: Path, capsys, pattern) -> None:
+    # No nested quantifier, yet exponential: 'a' * 34 + '!' took 1 s against `^(a|aa)+$`, and the
+    # 300-character cap on what patterns see does not bound it (OWASP's ReDoS examples).
+    entry = {**ECHO, "patterns": ["^demo notes$", pattern]}
+    code, err = check(env, capsys, yaml.safe_dump({"scripts": [entry]}))
+    assert code == 1 and err[0].startswith(f"registry/demo.yaml: demo.echo: patterns.1: {pattern!r}: alternatives")
+    router = PreRouter(load_registry(env / "registry", env / "skills", env / "scripts"))
+    assert router.route("a" * 60 + "!").tier == "orchestrator"     # the bad pattern is never tried
+    assert router.route("demo notes").script == "demo.echo"
+
+
+@pytest.mark.parametrize("pattern", [r"^(?:foo|bar)+$", r"^(?:(?:a|aa)b)+$", r"^(?:a|aa){2}$", r"(?:\.(?:com|org))+"])
+def test_alternatives_that_start_differently_stay_allowed(env: Path, capsys, pattern) -> None:
+    code, _ = check(env, capsys, yaml.safe_dump({"scripts": [{**ECHO, "patterns": [pattern]}]}))
+    assert code == 0
 
 
 def test_safe_nested_repeats_with_a_separator_stay_allowed() -> None:
