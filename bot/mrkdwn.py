@@ -15,6 +15,7 @@ text, never passed through it. `sanitize` is idempotent.
 from __future__ import annotations
 
 import re
+import unicodedata
 from urllib.parse import urlsplit
 
 # CSI (ESC [ … final byte), OSC (ESC ] … BEL or ST), and two-byte escapes; the 8-bit CSI form too.
@@ -43,8 +44,20 @@ def _escape_plain(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+# Look-alikes a label can use to show a host name Slack will not parse as one: other full stops, and
+# characters that render as nothing. NFKC already folds full-width forms (`．`, `：／／`).
+_DOTS = str.maketrans({"。": ".", "｡": ".", "︒": ".", "﹒": ".", "·": ".", "․": "."})
+_INVISIBLE_RE = re.compile("[\u00ad\u200b-\u200f\u2060-\u2064\ufeff]")
+
+
+def _as_read(label: str) -> str:
+    """The label as a reader sees it: look-alike dots as dots, invisible characters gone."""
+    return _INVISIBLE_RE.sub("", unicodedata.normalize("NFKC", label)).translate(_DOTS)
+
+
 def _honest_link(inner: str) -> bool:
     url, _, label = inner.partition("|")
+    label = _as_read(label)
     try:
         parts = urlsplit(url)
     except ValueError:

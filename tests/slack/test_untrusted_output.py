@@ -121,6 +121,11 @@ def test_model_output_arrives_escaped(tmp_path, fake_slack: FakeSlack, fake_anth
     ("<#C123|general>", "&lt;#C123|general&gt;"),
     ("<https://evil.example|acme.slack.com>", "&lt;https://evil.example|acme.slack.com&gt;"),
     ("<javascript:alert(1)|x>", "&lt;javascript:alert(1)|x&gt;"),
+    # a host name shown with look-alike dots, full-width forms or invisible characters is still a host name
+    ("<https://evil.example|acme。slack。com>", "&lt;https://evil.example|acme。slack。com&gt;"),
+    ("<https://evil.example|acme．slack．com/sso>", "&lt;https://evil.example|acme．slack．com/sso&gt;"),
+    ("<https://evil.example|acme\u200b.slack.com>", "&lt;https://evil.example|acme\u200b.slack.com&gt;"),
+    ("<https://evil.example|https：／／acme.slack.com>", "&lt;https://evil.example|https：／／acme.slack.com&gt;"),
     ("<https://ci.acme.io/run/7|run 7>", "<https://ci.acme.io/run/7|run 7>"),
     ("<https://docs.acme.io/x|docs.acme.io>", "<https://docs.acme.io/x|docs.acme.io>"),
     ("<https://acme.io>", "<https://acme.io>"),
