@@ -150,8 +150,7 @@ class _Request:
             guesses = [f"{route.script} (needs {', '.join('--' + m for m in route.missing)})"]
         messages: list[dict[str, Any]] = [{"role": "user", "content": request_message(
             self.request_text, user=incoming.user, thread=self.thread_text, guesses=guesses)}]
-        last_text = ""
-        last_input = 0
+        last_text, paused, last_input = "", "", 0
         for step in range(o.max_steps):
             if step and self.meter.usage.total + last_input > o.token_cap:
                 self.meter.note(f"Stopped at this request's token cap ({o.token_cap:,} tokens).", visible=True)
@@ -168,7 +167,10 @@ class _Request:
             messages.extend(response.turns)
             if response.stop_reason == "pause_turn" and not final_step:   # send it back as is to go on
                 messages.append(response.message.to_param())
+                paused = "\n".join(t for t in (paused, response.raw_text) if t)   # the answer so far
                 continue
+            if paused:   # what came before the pause is part of the answer
+                response.joined_text, paused = "\n".join(t for t in (paused, response.raw_text) if t).strip(), ""
             if self.tier is None:
                 self.decide_from(response)
             last_text = response.text or last_text

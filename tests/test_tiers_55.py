@@ -177,7 +177,7 @@ def test_every_documented_stop_reason_ends_in_a_clear_reply(home: Path, fake_ant
     fake_anthropic.reply_text("Looking into it", stop_reason="pause_turn")
     fake_anthropic.reply_text("Here is the whole answer.")
     paused = ask(bot, "what changed in the deploy pipeline this week and why")
-    assert paused.text == "Here is the whole answer." and paused.outcome == "ok"
+    assert paused.text == "Looking into it\nHere is the whole answer." and paused.outcome == "ok"   # nothing lost
     resumed = fake_anthropic.message_requests[-1]
     assert resumed.messages[-1]["role"] == "user"               # never a final assistant turn
 
