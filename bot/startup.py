@@ -25,11 +25,11 @@ def create_bot(settings: Settings, environ: dict[str, str] | None = None) -> Ops
     if (fault := check_home(settings)) is not None:
         raise ConfigError(fault.line)
     bot = OpsBot(settings, environ=environ)
-    if settings.llm_configured:  # without a key the pipeline answers LLM requests with a one-line hint
-        if settings.bot_pricing_file:   # a bad price file is a start-up error, not the first question's
-            from bot.pricing import PriceTable
+    if settings.bot_pricing_file:   # a bad price file is a start-up error, not the first question's
+        from bot.pricing import PriceTable
 
-            PriceTable.load(settings.bot_pricing_file)
+        PriceTable.load(settings.bot_pricing_file)
+    if settings.llm_configured:  # without a key the pipeline answers LLM requests with a one-line hint
         bot.orchestrator_factory = _build_orchestrator
     return bot
 

@@ -109,6 +109,9 @@ def test_pricing_file_missing_or_invalid(tmp_path, monkeypatch, capsys, content,
     assert main(["ask", "why is the sky blue"]) == 2
     line = one_line(capsys)
     assert line.startswith(f"bot: BOT_PRICING_FILE {path}") and expected in line
+    monkeypatch.delenv("ANTHROPIC_API_KEY")                # a bad setting is one without a key too
+    assert main(["ask", "how full are the disks"]) == 2
+    assert one_line(capsys).startswith(f"bot: BOT_PRICING_FILE {path}")
 
 
 def test_a_registry_file_that_is_not_utf8_is_a_problem_not_a_crash(tmp_path, monkeypatch, capsys):
