@@ -34,11 +34,7 @@ def is_admin(bot: OpsBot, user: str | None) -> bool:
 def reload(bot: OpsBot) -> None:
     """Pick up learned.yaml in this process: a new registry and pre-router for the next message."""
     s = bot.settings
-    registry = load_registry(s.bot_registry, s.bot_skills, s.bot_scripts)
-    from bot.router import PreRouter
-
-    router = PreRouter(registry)
-    bot.registry, bot.router, bot.runner.registry = registry, router, registry
+    bot.use_registry(load_registry(s.bot_registry, s.bot_skills, s.bot_scripts))
 
 
 def record_negative(bot: OpsBot, request_id: str) -> str | None:

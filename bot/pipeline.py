@@ -64,8 +64,22 @@ class OpsBot:
         self._orchestrator_lock = threading.Lock()
         self.llm_limiter = UserRateLimiter(settings.bot_user_rate_per_min)
         self.confirmations = Confirmations(self.ledger, self.registry)
-        self.services = Services(settings, self.registry, self.ledger, self.redactor, self.memory,   # the LLM tiers'
-                                 run_script=self._proposed_script, closest_scripts=self.router.closest)
+        self.services = self._services()
+
+    def _services(self) -> Services:
+        """What the LLM tiers get of the bot (bot/services.py)."""
+        return Services(self.settings, self.registry, self.ledger, self.redactor, self.memory,
+                        run_script=self._proposed_script, closest_scripts=self.router.closest)
+
+    def use_registry(self, registry: Registry) -> None:
+        """A reloaded registry (learned.yaml applied) for every part that reads one: the pre-router, the
+        runner, confirmations and the LLM tiers (an orchestrator built from the old one is built again)."""
+        self.registry = self.runner.registry = self.confirmations.registry = registry
+        self.router = PreRouter(registry)
+        self.services = self._services()
+        if self.orchestrator_factory is not None:
+            with self._orchestrator_lock:
+                self._orchestrator = None
 
     @property
     def llm_enabled(self) -> bool:
