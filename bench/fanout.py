@@ -38,18 +38,9 @@ from bot.pricing import PriceTable  # noqa: E402
 from bot.prompts import quote  # noqa: E402
 from bot.tiers.cheap import CHEAP_EFFORT, CHEAP_MAX_TOKENS, CHEAP_ROLE, FanOut, SchemaGate, Task  # noqa: E402
 from tests.fakes.anthropic_server import FakeAnthropic, Reply  # noqa: E402
+from tests.fakes.schemas import ACTION_ITEMS_SCHEMA as SCHEMA  # noqa: E402
 
 TARGET = 0.3
-SCHEMA = {
-    "type": "object",
-    "properties": {
-        "summary": {"type": "string", "minLength": 1},
-        "action_items": {"type": "array", "items": {
-            "type": "object", "properties": {"owner": {"type": "string"}, "task": {"type": "string"}},
-            "required": ["owner", "task"]}},
-    },
-    "required": ["summary", "action_items"],
-}
 
 
 def answer(tokens: int, seed: int) -> str:

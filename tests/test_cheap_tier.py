@@ -18,19 +18,10 @@ import pytest
 from bot import tier_events
 from bot.stats import compute_stats, parse_since
 from tests.fakes.anthropic_server import FakeAnthropic, Reply
+from tests.fakes.schemas import ACTION_ITEMS_SCHEMA as SCHEMA
 from tests.test_orchestrator import MID, ask, decision, make_bot, tool_results, write_home
 
 CHEAP = "claude-haiku-5-5"
-SCHEMA = {
-    "type": "object",
-    "properties": {
-        "summary": {"type": "string", "minLength": 1},
-        "action_items": {"type": "array", "items": {
-            "type": "object", "properties": {"owner": {"type": "string"}, "task": {"type": "string"}},
-            "required": ["owner", "task"]}},
-    },
-    "required": ["summary", "action_items"],
-}
 REJECTED_PARAMS = ("temperature", "top_p", "top_k")
 
 
